@@ -1,0 +1,39 @@
+# Set-up, demo, tests. `make demo` and `make test` work on a fresh machine (see README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch goes in first, pinned, so that nothing pulls a multi-GB CUDA build onto a CPU machine.
+# On a GPU machine: make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+
+.PHONY: setup demo test test-all lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: setup
+	rm -rf demo-out
+	$(PY) -m graphs.translate --input examples/demo.jsonl --source ja --target en zh \
+		--out demo-out --replay examples/replay.jsonl
+	$(PY) -m eval.score --run demo-out || true
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) bench/word_tokenizers.py
+	$(PY) bench/graph_throughput.py
+
+clean:
+	rm -rf demo-out .pytest_cache .mypy_cache .ruff_cache

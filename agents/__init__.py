@@ -1,0 +1,1 @@
+"""The translator, entity-aligner and verifier agents: plain callables over pydantic models."""

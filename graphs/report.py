@@ -1,0 +1,144 @@
+"""`DIR/report.json`: counts, findings, attempts, LLM calls, tokens, cost, speed.
+
+Everything but the speed figures is read back from the output files, so the report of a
+resumed run covers the whole run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from graphs.outputs import ACCEPTED, REJECTED
+
+#: USD per million tokens (input, output). Override with --prices FILE.
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    "gpt-4o": {"input": 2.50, "output": 10.00},
+    "gpt-4.1": {"input": 2.00, "output": 8.00},
+    "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
+    "gpt-3.5-turbo": {"input": 0.50, "output": 1.50},
+    "replay": {"input": 0.0, "output": 0.0},
+}
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, prices: dict[str, dict[str, float]]) -> float | None:
+    table = {**DEFAULT_PRICES, **prices}
+    price = table.get(model)
+    if price is None:
+        return None
+    return round(
+        (prompt_tokens * price.get("input", 0.0) + completion_tokens * price.get("output", 0.0))
+        / 1_000_000,
+        6,
+    )
+
+
+def build_report(
+    out: Path,
+    targets: list[str],
+    *,
+    run: dict[str, Any],
+    prices: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {}
+    findings: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    attempts: Counter[str] = Counter()
+    usage: Counter[str] = Counter()
+    per_source: dict[str, dict[str, str]] = defaultdict(dict)
+    source_spans = projected_spans = 0
+    for lang in targets:
+        accepted = _lines(out / lang / ACCEPTED)
+        rejected = _lines(out / lang / REJECTED)
+        counts[lang] = {"accepted": len(accepted), "rejected": len(rejected)}
+        for rec in accepted:
+            meta = rec.get("meta", {})
+            per_source[str(meta.get("source_id"))][lang] = "accepted"
+            attempts[str(meta.get("attempts", 1))] += 1
+            usage.update(meta.get("usage", {}))
+            for codes in meta.get("history", []):
+                findings.update(codes)
+            source_spans += len(rec.get("spans", []))
+            projected_spans += len(rec.get("spans", []))
+        for line in rejected:
+            per_source[str(line.get("key"))][lang] = "rejected"
+            attempts[str(line.get("attempts", 0))] += 1
+            usage.update(line.get("usage", {}))
+            reasons.update(line.get("reasons", []))
+            history = line.get("history") or [[f["code"] for f in line.get("findings", [])]]
+            for codes in history:
+                findings.update(codes)
+            source = line.get("source")
+            if isinstance(source, dict):
+                source_spans += len(source.get("spans", []) or [])
+    total = {
+        "accepted": sum(c["accepted"] for c in counts.values()),
+        "rejected": sum(c["rejected"] for c in counts.values()),
+    }
+    split = [
+        {"id": key, "targets": states}
+        for key, states in sorted(per_source.items())
+        if len(set(states.values())) > 1
+    ]
+    model = str(run.get("model", ""))
+    cost = cost_usd(model, usage["prompt_tokens"], usage["completion_tokens"], prices)
+    pairs = int(run.get("pairs_this_run", 0))
+    wall = float(run.get("wall_s", 0.0))
+    accepted_total = max(1, total["accepted"])
+    return {
+        "targets": targets,
+        "model": model,
+        "input": run.get("input", {}),
+        "records": len(per_source),
+        "counts": {**counts, "total": total},
+        "findings": dict(sorted(findings.items())),
+        "rejection_reasons": dict(sorted(reasons.items())),
+        "attempts": dict(sorted(attempts.items(), key=lambda kv: int(kv[0]))),
+        "llm": {
+            "calls": usage["calls"],
+            "cache_hits": usage["cache_hits"],
+            "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"],
+            "cost_usd": cost,
+            "calls_per_accepted": round(usage["calls"] / accepted_total, 4),
+            "cost_per_accepted_usd": None if cost is None else round(cost / accepted_total, 8),
+            "this_run": run.get("usage_this_run", {}),
+        },
+        "projection": {
+            "source_spans": source_spans,
+            "projected_spans": projected_spans,
+            "share": round(projected_spans / source_spans, 4) if source_spans else None,
+        },
+        "cross_target": {
+            "all_accepted": sum(
+                1 for s in per_source.values() if len(s) == len(targets) and set(s.values()) == {"accepted"}
+            ),
+            "all_rejected": sum(
+                1 for s in per_source.values() if len(s) == len(targets) and set(s.values()) == {"rejected"}
+            ),
+            "split": len(split),
+            "split_records": split[:200],
+        },
+        "wall_s": round(wall, 3),
+        "pairs_this_run": pairs,
+        "records_per_s": round(pairs / len(targets) / wall, 3) if wall > 0 else None,
+        "pairs_per_s": round(pairs / wall, 3) if wall > 0 else None,
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

