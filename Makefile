@@ -11,18 +11,23 @@ EXTRAS ?= dev
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+PLUGINS := plugins/mmm-lang-ko
+$(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml plugins/*/src/*/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# the Korean plugin is installed the way a user installs a third-party language
+	$(PY) -m pip install -q $(foreach p,$(PLUGINS),./$(p))
 	touch $@
 
 demo: setup
 	rm -rf demo-out
 	$(PY) -m graphs.translate --input examples/demo.jsonl --source ja --target en zh \
 		--out demo-out --replay examples/replay.jsonl
-	$(PY) -m eval.score --run demo-out || true
+	$(PY) -m eval.score --run demo-out
+	$(PY) -m eval.score --pred demo-out/en/accepted.jsonl --refs examples/references/en.jsonl
+	$(PY) -m eval.score --pred demo-out/zh/accepted.jsonl --refs examples/references/zh.jsonl
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

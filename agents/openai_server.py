@@ -401,7 +401,7 @@ class ReplayHandler:
     """Answers translator prompts from a JSONL file of recorded translations.
 
     Each line is ``{"source": ..., "target": "en", "text": ...}`` (extra keys ignored). A
-    request matches an entry when the entry's ``source`` occurs in the last user message and
+    request matches an entry when the entry's ``source`` occurs in a user message and
     the literal ``target_lang="<target>"`` occurs somewhere in the request; the longest matching
     source wins. No match: HTTP 404 ``no recorded answer for this prompt``.
     """
@@ -470,7 +470,10 @@ class ReplayHandler:
 
     def find(self, request: ChatRequest) -> ReplayEntry | None:
         """The recorded entry that answers ``request``, or ``None``."""
-        user = request.last_user_text
+        # every user message: on a retry the last one is the feedback, the source is earlier
+        user = "\n\n".join(
+            _content_text(m.get("content")) for m in request.messages if m.get("role") == "user"
+        )
         everything = request.all_text
         best: ReplayEntry | None = None
         for target, entries in self._by_target.items():

@@ -165,12 +165,18 @@ class Translator:
             value: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             usage = Usage(calls=1)
         else:
-            usage = _usage(out.get("raw"))
-            parsed, error = out.get("parsed"), out.get("parsing_error")
+            answer: dict[str, Any] = dict(out) if isinstance(out, dict) else {}
+            raw = answer.get("raw")
+            usage = _usage(raw)
+            parsed, error = answer.get("parsed"), answer.get("parsing_error")
             if isinstance(parsed, TranslationAnswer):
                 value = {"text": parsed.text}
-            else:
+            elif error is not None:
                 value = {"error": f"{type(error).__name__}: {error}"[:500]}
+            else:  # function_calling: bad arguments only show up as invalid tool calls
+                invalid = getattr(raw, "invalid_tool_calls", None) or []
+                detail = invalid[0].get("error") if invalid else "no structured answer"
+                value = {"error": f"unparsable answer: {detail}"[:500]}
         if self.cache is not None:
             self.cache.put(key, value)
         return self._draft(labels, value, usage)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from agents.translator import Translator
 from agents.verifier import ModelCheck, VerifierConfig
-from word_tokenizers import Language, Tokenizer
+from word_tokenizers import Language, Token, Tokenizer
 
 
 @dataclass
@@ -20,3 +21,20 @@ class TranslateContext:
     max_attempts: int = 3
     model_check: ModelCheck | None = None
     verifier: VerifierConfig = field(default_factory=VerifierConfig)
+    token_cache_size: int = 256
+    _tokens: OrderedDict[tuple[str, str], list[Token]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+
+    def tokenize(self, lang: str, text: str) -> list[Token]:
+        """Tokens of `text`, remembered for a while: align and verify read the same text."""
+        key = (lang, text)
+        hit = self._tokens.get(key)
+        if hit is not None:
+            self._tokens.move_to_end(key)
+            return hit
+        tokens = self.tokenizers[lang].tokenize(text)
+        self._tokens[key] = tokens
+        if len(self._tokens) > self.token_cache_size:
+            self._tokens.popitem(last=False)
+        return tokens

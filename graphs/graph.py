@@ -47,13 +47,13 @@ async def translate(state: State, runtime: Runtime[TranslateContext]) -> dict[st
     }
 
 
-def align_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+async def align_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
     answer = state.get("answer")
     if answer is None:  # the translator failed; nothing to align
         return {}
     source = Record.model_validate(state["source"])
-    tokenizer = runtime.context.tokenizers[state["target"]]
-    alignment = align(answer, source, tokenizer.tokenize)
+    target = state["target"]
+    alignment = align(answer, source, lambda text: runtime.context.tokenize(target, text))
     return {
         "alignment": {
             "text": alignment.text,
@@ -68,7 +68,7 @@ def align_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, An
     }
 
 
-def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
     ctx = runtime.context
     findings = [Finding.model_validate(f) for f in state.get("findings", [])]
     attempt = state.get("attempt", 1)
@@ -82,7 +82,7 @@ def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, A
     target = ctx.languages[state["target"]]
     alignment = Alignment(
         text=saved["text"],
-        tokens=ctx.tokenizers[state["target"]].tokenize(saved["text"]),
+        tokens=ctx.tokenize(state["target"], saved["text"]),
         projected={i: Projected(i, s, e, t) for i, s, e, t in saved["projected"]},
     )
     verdict = verify(
@@ -117,11 +117,11 @@ def _verdict_update(
     }
 
 
-def accept(state: State) -> dict[str, Any]:
+async def accept(state: State) -> dict[str, Any]:
     return {"status": "accepted"}
 
 
-def reject(state: State) -> dict[str, Any]:
+async def reject(state: State) -> dict[str, Any]:
     return {"status": "rejected"}
 
 

@@ -40,7 +40,7 @@ class RunConfig:
     targets: list[str]
     concurrency: int = 8
     durability: Durability = "exit"
-    fsync: bool = True
+    fsync: bool = False  # flush is enough against kill -9; fsync also survives power loss
     progress: bool = True
     model: str = ""
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -52,6 +52,7 @@ class Counters:
     rejected: int = 0
     retries: int = 0
     usage: Usage = field(default_factory=Usage)
+    pair_seconds: list[float] = field(default_factory=list)  # wall time of each pair, in order
 
 
 def thread_id(record: Record, target: str) -> str:
@@ -66,8 +67,12 @@ async def run_pairs(
     cfg: RunConfig,
     *,
     input_desc: dict[str, Any] | None = None,
+    counters: Counters | None = None,
 ) -> dict[str, Any]:
-    """Translate every (record, target) pair not yet done under `cfg.out`; returns the report."""
+    """Translate every (record, target) pair not yet done under `cfg.out`; returns the report.
+
+    `counters`, when given, receives this run's figures (benchmarks read `pair_seconds`).
+    """
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     from graphs.graph import compile_graph
@@ -75,7 +80,7 @@ async def run_pairs(
     cfg.out.mkdir(parents=True, exist_ok=True)
     outputs = RunOutputs(cfg.out, cfg.targets, fsync=cfg.fsync).open()
     started = time.perf_counter()
-    counters = Counters()
+    counters = counters if counters is not None else Counters()
     try:
         for bad in invalid:
             for lang in cfg.targets:
@@ -87,8 +92,10 @@ async def run_pairs(
         if skipped:
             log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
         async with AsyncSqliteSaver.from_conn_string(str(cfg.out / "checkpoints.sqlite")) as saver:
+            checkpoints = Checkpoints(saver)
+            await checkpoints.load()
             graph = compile_graph(saver)
-            await _run(graph, saver, todo, pairs, ctx, cfg, outputs, counters)
+            await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
     finally:
         outputs.close()
     wall = time.perf_counter() - started
@@ -108,9 +115,41 @@ async def run_pairs(
     return report
 
 
+class Checkpoints:
+    """The SQLite checkpointer plus the runner's bookkeeping: which threads it already holds
+    (read once at start), and deletes of finished threads in batches."""
+
+    def __init__(self, saver: Any, batch: int = 64) -> None:
+        self.saver = saver
+        self.batch = batch
+        self.existing: set[str] = set()
+        self._finished: list[str] = []
+
+    async def load(self) -> None:
+        await self.saver.setup()
+        async with self.saver.lock, self.saver.conn.execute(
+            "SELECT DISTINCT thread_id FROM checkpoints"
+        ) as cur:
+            self.existing = {str(row[0]) async for row in cur}
+        if self.existing:
+            log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
+
+    async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
+        self._finished += thread_ids
+        if self._finished and (flush or len(self._finished) >= self.batch):
+            rows = [(t,) for t in self._finished]
+            self._finished = []
+            async with self.saver.lock:
+                await self.saver.conn.executemany(
+                    "DELETE FROM checkpoints WHERE thread_id = ?", rows
+                )
+                await self.saver.conn.executemany("DELETE FROM writes WHERE thread_id = ?", rows)
+                await self.saver.conn.commit()
+
+
 async def _run(
     graph: Any,
-    saver: Any,
+    checkpoints: Checkpoints,
     records: list[Record],
     pairs: list[tuple[Record, str]],
     ctx: TranslateContext,
@@ -133,13 +172,16 @@ async def _run(
                 record, target = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            final = await _one(graph, record, target, ctx, cfg.durability)
+            began = time.perf_counter()
+            tid = thread_id(record, target)
+            final = await _one(graph, record, target, ctx, cfg.durability, tid in checkpoints.existing)
             results.setdefault(record.id, {})[target] = final
             pending[record.id].discard(target)
             if not pending[record.id]:
-                _finish(record, results.pop(record.id), cfg.targets, outputs, counters)
-                for target_done in cfg.targets:
-                    await saver.adelete_thread(thread_id(record, target_done))
+                finals = results.pop(record.id)
+                _finish(record, finals, cfg.targets, outputs, counters)
+                await checkpoints.finished([thread_id(record, t) for t in finals])
+            counters.pair_seconds.append(time.perf_counter() - began)
             bar.update(1)
             bar.set_postfix(
                 accepted=counters.accepted,
@@ -151,19 +193,28 @@ async def _run(
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, cfg.concurrency))))
+        await checkpoints.finished([], flush=True)
     finally:
         bar.close()
 
 
 async def _one(
-    graph: Any, record: Record, target: str, ctx: TranslateContext, durability: Durability
+    graph: Any,
+    record: Record,
+    target: str,
+    ctx: TranslateContext,
+    durability: Durability,
+    checkpointed: bool,
 ) -> dict[str, Any]:
     """Run (or resume, or read back) the thread of one pair; returns its final state."""
     config = {"configurable": {"thread_id": thread_id(record, target)}}
-    snapshot = await graph.aget_state(config)
-    if snapshot.values.get("status") and not snapshot.next:
-        return dict(snapshot.values)
-    payload = None if snapshot.next else {"source": record.model_dump(mode="json"), "target": target}
+    payload: dict[str, Any] | None = {"source": record.model_dump(mode="json"), "target": target}
+    if checkpointed:  # an earlier run got this far: read back or resume, don't redo
+        snapshot = await graph.aget_state(config)
+        if snapshot.values.get("status") and not snapshot.next:
+            return dict(snapshot.values)
+        if snapshot.next:
+            payload = None
     try:
         final: dict[str, Any] = await graph.ainvoke(
             payload, config, context=ctx, durability=durability

@@ -37,6 +37,9 @@ class State(InputState, total=False):
 class OutputState(TypedDict, total=False):
     status: Status
     record: dict[str, Any] | None
+    span_map: list[int]
+    answer: str | None
+    alignment: dict[str, Any] | None
     findings: list[dict[str, Any]]
     attempt: int
     usage: dict[str, int]

@@ -61,7 +61,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["sync", "async", "exit"],
         help="when LangGraph writes checkpoints (default: exit, see bench/graph_throughput.py)",
     )
-    p.add_argument("--no-fsync", action="store_true", help="do not fsync output lines")
+    p.add_argument(
+        "--fsync",
+        action="store_true",
+        help="fsync every output line (survives power loss; a kill -9 loses nothing either way)",
+    )
     p.add_argument("--limit", type=int, help="translate only the first N records")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.add_argument("--verifier-model", type=Path, help="OIELLM checkpoint for the model check")
@@ -77,7 +81,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("httpx", "openai", "jieba"):
+    for noisy in ("httpx", "httpx2", "openai", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.draw:
         from graphs.graph import graph
@@ -172,7 +176,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         targets=list(args.target),
         concurrency=args.concurrency,
         durability=args.durability,
-        fsync=not args.no_fsync,
+        fsync=args.fsync,
         progress=not args.no_progress,
         model=settings.model,
         prices=load_prices(args.prices),

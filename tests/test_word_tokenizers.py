@@ -203,7 +203,9 @@ def test_word_tokenizers_en_text_over_max_length_is_split(monkeypatch: pytest.Mo
     assert tok.tokenize_batch(["short one", text]) == [tok.tokenize("short one"), pieces]
 
 
-@pytest.mark.parametrize(("word", "pos"), [("，", "PUNCT"), ("😀", "SYM"), ("Ａ", "X"), ("３", "NUM")])
+@pytest.mark.parametrize(
+    ("word", "pos"), [("，", "PUNCT"), ("😀", "SYM"), ("Ａ", "X"), ("３", "NUM")]
+)
 def test_word_tokenizers_zh_untagged_words_get_pos_from_their_characters(
     word: str, pos: str
 ) -> None:
@@ -275,7 +277,9 @@ def test_word_tokenizers_import_does_not_import_backends() -> None:
 def test_word_tokenizers_jieba_cache_is_in_the_project_cache(tmp_path: Path) -> None:
     cache, tmp = tmp_path / "cache", tmp_path / "tmp"
     tmp.mkdir()
-    code = "import word_tokenizers\nprint(len(word_tokenizers.get('zh').tokenize('这只猫很美丽')))\n"
+    code = (
+        "import word_tokenizers\nprint(len(word_tokenizers.get('zh').tokenize('这只猫很美丽')))\n"
+    )
     result = run_python(code, {"MMM_CACHE_DIR": str(cache), "TMPDIR": str(tmp)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "5"
@@ -347,7 +351,12 @@ def words(text: str, lemmas: dict[str, str] | None = None) -> list[Token]:
         ("STRASSE straße", "straße", {"ignore_case": True}, [(0, 7), (8, 14)]),  # ß -> ss
         ("ＡＢＣ１２３ is ABC123", "ABC123", {}, [(10, 16)]),
         ("ＡＢＣ１２３ is ABC123", "ABC123", {"nfkc": True}, [(0, 6), (10, 16)]),
-        ("ＡＢＣ１２３ is abc123", "abc123", {"nfkc": True, "ignore_case": True}, [(0, 6), (10, 16)]),
+        (
+            "ＡＢＣ１２３ is abc123",
+            "abc123",
+            {"nfkc": True, "ignore_case": True},
+            [(0, 6), (10, 16)],
+        ),
         ("㍿ と 株式会社", "株式会社", {"nfkc": True}, [(0, 1), (4, 8)]),  # 1 char -> 4
         ("㍿ と 株式会社", "会社", {"nfkc": True}, []),  # inside the folded form of one char
         ("cafe\u0301 x café", "café", {"nfkc": True}, [(0, 5), (8, 12)]),  # e + U+0301 -> é
@@ -399,12 +408,16 @@ def test_spans_find_phrase_on_real_tokens(
 def test_spans_find_phrase_by_lemma_on_real_tokens() -> None:
     tok = word_tokenizers.get("en")
     text = "Two cats were sleeping."
-    found = find_phrase(text, "cat", tok.tokenize(text), lemma=True, phrase_tokens=tok.tokenize("cat"))
+    found = find_phrase(
+        text, "cat", tok.tokenize(text), lemma=True, phrase_tokens=tok.tokenize("cat")
+    )
     assert found == [(4, 8)]
 
 
 folded_words = st.lists(
-    st.sampled_from(["ＡＢＣ", "abc", "㍿", "株式会社", "e\u0301", "é", "ｶﾞ", "ガ", "Straße", "İ", "x"]),
+    st.sampled_from(
+        ["ＡＢＣ", "abc", "㍿", "株式会社", "e\u0301", "é", "ｶﾞ", "ガ", "Straße", "İ", "x"]
+    ),
     min_size=1,
     max_size=8,
 )
@@ -453,9 +466,10 @@ def test_spans_on_boundaries(start: int, end: int, expected: bool) -> None:
         (3, 8, (4, 7)),  # " cat ": whitespace at the edges dropped
         (5, 5, (4, 7)),  # empty, inside a word
         (4, 4, (4, 7)),  # empty, at a word start
-        (7, 7, (8, 11)),  # empty, between "cat" and "sat": the following word on a tie
-        (12, 16, (15, 18)),  # "  " wait: in whitespace, nearer to "the" (15) than "on" (12)?
-        (25, 30, (19, 22)),  # after the last word
+        (7, 7, (4, 7)),  # empty, at a word end: that word is nearer (0) than "sat" (1)
+        (14, 15, (12, 14)),  # in whitespace, next to "on"
+        (15, 16, (17, 20)),  # in whitespace, 1 from "on" and 1 from "the": the following
+        (25, 30, (21, 24)),  # after the last word
         (0, 0, (0, 3)),
     ],
 )
@@ -466,7 +480,9 @@ def test_spans_snap(start: int, end: int, expected: tuple[int, int]) -> None:
     assert on_boundaries(tokens, *snap(tokens, start, end))
 
 
-@pytest.mark.parametrize(("tokens", "start", "end"), [([], 0, 1), (words("a b"), 2, 1), (words("a"), -1, 0)])
+@pytest.mark.parametrize(
+    ("tokens", "start", "end"), [([], 0, 1), (words("a b"), 2, 1), (words("a"), -1, 0)]
+)
 def test_spans_snap_rejects(tokens: list[Token], start: int, end: int) -> None:
     with pytest.raises(ValueError):
         snap(tokens, start, end)
@@ -479,8 +495,10 @@ def test_spans_snap_rejects(tokens: list[Token], start: int, end: int) -> None:
         ("日本。東京。", 4, ["日本。", "東京。"]),  # after sentence ends
         ("abc def", 5, ["abc ", "def"]),  # after whitespace
         ("abcdef", 4, ["abcd", "ef"]),  # anywhere else
-        ("ab\u0301cd", 3, ["a", "b\u0301c", "d"]),  # not before a combining mark
-        ("a\r\nb", 2, ["a", "\r\nb"]),  # not inside CRLF (no better cut: before it)
+        ("abc\u0301d", 3, ["ab", "c\u0301d"]),  # not before a combining mark
+        ("a\r\nb", 2, ["a", "\r\n", "b"]),  # not inside CRLF
+        ("ab👨\u200d👩", 4, ["ab", "👨\u200d👩"]),  # not inside a ZWJ sequence
+        ("👨\u200d👩", 2, ["👨\u200d", "👩"]),  # nowhere to cut: the limit wins
         ("", 3, [""]),
     ],
 )

@@ -10,7 +10,7 @@ Backends are imported on first use. New languages plug in through the entry-poin
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from word_tokenizers.base import MissingBackendError, Token, Tokenizer
@@ -32,6 +32,6 @@ def get(lang: str, **options: Any) -> Tokenizer:
     return _get(lang, tuple(sorted(options.items())))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _get(lang: str, options: tuple[tuple[str, Any], ...]) -> Tokenizer:
     return get_language(lang).tokenizer(**dict(options))

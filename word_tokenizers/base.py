@@ -60,11 +60,18 @@ class Tokenizer(Protocol):
 
 
 class MissingBackendError(ImportError):
-    """A language's backend library is not installed; the message says how to install it."""
+    """A language's backend library is not installed; the message says how to install it.
 
-    def __init__(self, lang: str, what: str, extra: str) -> None:
+    `extra` names the project's extra (`pip install 'mmm-translate[ja]'`); a plugin passes
+    `install`, the exact command, instead.
+    """
+
+    def __init__(self, lang: str, what: str, extra: str = "", *, install: str | None = None) -> None:
         self.lang = lang
+        command = install or (
+            f"pip install 'mmm-translate[{extra}]'  (or, in a checkout: pip install -e '.[{extra}]')"
+        )
         super().__init__(
             f"the {lang!r} word tokenizer needs {what}, which is not installed; "
-            f"install it with: pip install 'mmm-translate[{extra}]'  (or: pip install -e '.[{extra}]')"
+            f"install it with: {command}"
         )

@@ -11,7 +11,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -79,7 +79,7 @@ def available_languages() -> list[str]:
     return sorted(_registry())
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_language(code: str) -> Language:
     """The Language registered under `code`; raises KeyError naming the known codes."""
     registry = _registry()

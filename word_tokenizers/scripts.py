@@ -19,6 +19,7 @@ _RANGES: tuple[tuple[int, int, str], ...] = (
     (0x1100, 0x11FF, "Hangul"),
     (0x3130, 0x318F, "Hangul"),
     (0xAC00, 0xD7AF, "Hangul"),
+    (0xFFA0, 0xFFDC, "Hangul"),  # half-width hangul
     (0x0400, 0x04FF, "Cyrillic"),
     (0x0370, 0x03FF, "Greek"),
     (0x0600, 0x06FF, "Arabic"),

@@ -20,6 +20,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from word_tokenizers.base import Token
 
@@ -109,7 +110,7 @@ def _starts_segment(ch: str) -> bool:
 def _nfkc_segments(text: str) -> list[tuple[int, int]]:
     """Cut `text` into segments whose NFKC forms, concatenated, are NFKC(text)."""
     cuts = [0] + [i for i in range(1, len(text)) if _starts_segment(text[i])] + [len(text)]
-    segments = list(zip(cuts, cuts[1:], strict=False))
+    segments = list(pairwise(cuts))
     nfkc = unicodedata.normalize
     if "".join(nfkc("NFKC", text[a:b]) for a, b in segments) == nfkc("NFKC", text):
         return segments
@@ -268,6 +269,14 @@ def _cuttable(text: str, i: int) -> bool:
     return unicodedata.category(ch)[0] != "M"
 
 
+def _last_cut_after(text: str, pos: int, hi: int, wanted: Callable[[str], bool]) -> int:
+    """The last cut in (pos, hi] right after a character that is `wanted`, else 0."""
+    for i in range(hi - 1, pos, -1):
+        if wanted(text[i]) and (i + 1 == len(text) or _cuttable(text, i + 1)):
+            return i + 1
+    return 0
+
+
 def chunk_bounds(text: str, max_chars: int) -> list[tuple[int, int]]:
     """Cut `text` into `(start, end)` pieces of at most `max_chars` characters.
 
@@ -284,9 +293,9 @@ def chunk_bounds(text: str, max_chars: int) -> list[tuple[int, int]]:
         hi = pos + max_chars
         cut = text.rfind("\n", pos, hi) + 1
         if cut <= pos:
-            cut = next((i + 1 for i in range(hi - 1, pos, -1) if text[i] in _SENTENCE_ENDS), 0)
+            cut = _last_cut_after(text, pos, hi, _SENTENCE_ENDS.__contains__)
         if cut <= pos:
-            cut = next((i + 1 for i in range(hi - 1, pos, -1) if text[i].isspace()), 0)
+            cut = _last_cut_after(text, pos, hi, str.isspace)
         if cut <= pos:
             cut = next((i for i in range(hi, pos, -1) if _cuttable(text, i)), hi)
         bounds.append((pos, cut))

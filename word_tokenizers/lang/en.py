@@ -87,7 +87,9 @@ def make_tokenizer(model: str | None = None, batch_size: int = 256) -> EnglishTo
     nlp = spacy.load(found, exclude=list(EXCLUDE))
     missing = {"tagger", "attribute_ruler", "lemmatizer"} - set(nlp.pipe_names)
     if missing:
-        raise ValueError(f"spaCy model {found} lacks {sorted(missing)}: it cannot give POS and lemmas")
+        raise ValueError(
+            f"spaCy model {found} lacks {sorted(missing)}: it cannot give POS and lemmas"
+        )
     return EnglishTokenizer(nlp, batch_size=batch_size)
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 #: jieba (ICTCLAS / PKU) tag -> Universal POS. A second letter names the function a word has
 #: in context (vn: verb used as a noun, ad: adjective used as an adverb), and decides.
+# fmt: off
 TAG_MAP: dict[str, str] = {
     "n": "NOUN", "ng": "NOUN", "nl": "NOUN", "ns": "PROPN", "nsf": "PROPN", "nt": "PROPN",
     "nz": "PROPN", "nr": "PROPN", "nr1": "PROPN", "nr2": "PROPN", "nrj": "PROPN",
@@ -60,10 +61,13 @@ TAG_MAP: dict[str, str] = {
     "i": "X", "in": "X", "l": "X", "ln": "X", "g": "X", "jn": "PROPN",  # idioms, morphemes
     "eng": "X", "w": "PUNCT",
 }
+# fmt: on
 #: Words the bundled jieba dictionary tags wrongly (美丽 and 新鲜 as place names...).
 TAG_FIXES: dict[str, str] = {"美丽": "a", "新鲜": "a", "可怕": "a", "精彩": "a", "可爱": "a"}
-_FIRST_LETTER = {"n": "NOUN", "v": "VERB", "a": "ADJ", "d": "ADV", "r": "PRON", "m": "NUM",
-                 "u": "PART", "p": "ADP", "c": "CCONJ", "q": "NOUN", "t": "NOUN"}  # fmt: skip
+_FIRST_LETTER = {
+    "n": "NOUN", "v": "VERB", "a": "ADJ", "d": "ADV", "r": "PRON", "m": "NUM", "u": "PART",
+    "p": "ADP", "c": "CCONJ", "q": "NOUN", "t": "NOUN",
+}  # fmt: skip
 
 
 @lru_cache(maxsize=8192)
@@ -132,14 +136,18 @@ class ChineseTokenizer:
                 append(Token(word, start, end, pos, word, word))
             start = end
         if start != len(text):
-            raise ValueError(f"jieba words cover {start} of {len(text)} characters of {text[:60]!r}")
+            raise ValueError(
+                f"jieba words cover {start} of {len(text)} characters of {text[:60]!r}"
+            )
         return out
 
     def tokenize_batch(self, texts: Iterable[str]) -> list[list[Token]]:
         return [self.tokenize(text) for text in texts]
 
 
-def make_tokenizer(hmm: bool = True, cache: str | os.PathLike[str] | None = None) -> ChineseTokenizer:
+def make_tokenizer(
+    hmm: bool = True, cache: str | os.PathLike[str] | None = None
+) -> ChineseTokenizer:
     """The Chinese word tokenizer. `hmm`: let jieba's HMM join unknown words; `cache`: the
     directory for jieba's dictionary cache (default: :func:`cache_dir`)."""
     if importlib.util.find_spec("jieba") is None:

@@ -11,10 +11,9 @@ Importing this module imports no backend: kiwipiepy loads when the tokenizer is 
 
 from __future__ import annotations
 
-from word_tokenizers.languages import Language
-
 from mmm_lang_ko.glossary import GLOSSARY
 from mmm_lang_ko.tokenizer import KiwiMissingError, KoreanTokenizer, make_tokenizer, upos_of_tag
+from word_tokenizers.languages import Language
 
 __all__ = ["GLOSSARY", "LANGUAGE", "KiwiMissingError", "KoreanTokenizer", "make_tokenizer", "upos_of_tag"]
 

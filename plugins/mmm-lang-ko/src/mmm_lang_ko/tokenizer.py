@@ -30,7 +30,7 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from word_tokenizers.base import MissingBackendError, Token
@@ -216,7 +216,7 @@ class KiwiMissingError(MissingBackendError):
         self.lang = "ko"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kiwi(model_type: str | None, num_workers: int | None) -> Any:
     """One Kiwi per process and settings (loading takes ~1.5 s and ~300 MB)."""
     from kiwipiepy import Kiwi
