@@ -246,7 +246,10 @@ BASELINE = {("en", "tokenize"): "raw_each"}
 def measure(
     variants: dict[str, Callable[[Sequence[str]], object]], texts: Sequence[str], repeats: int
 ) -> dict[str, list[float]]:
-    """Seconds of each variant per repeat; variants run in a new random order every repeat."""
+    """CPU seconds of each variant per repeat; variants run in a new random order every repeat.
+
+    CPU time, not wall time: on a shared machine a run's wall time mostly measures how long
+    it waited for a core."""
     for run in variants.values():  # warm-up: caches, lazy loading
         run(texts)
     times: dict[str, list[float]] = {name: [] for name in variants}
@@ -255,9 +258,9 @@ def measure(
     for _ in range(repeats):
         rng.shuffle(order)
         for name in order:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             variants[name](texts)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(time.process_time() - t0)
     return times
 
 

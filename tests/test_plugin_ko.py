@@ -4,7 +4,7 @@ What is checked: the entry point finds it (it is not a built-in), its tokenizer 
 token contract on Korean and mixed text, its glossary entries join the core's, and the whole
 graph translates ja -> ko (and ja -> en + ko) through the CLI against the local
 OpenAI-compatible server, with planted residue caught and repaired. The offline command of
-docs/adding-a-language.md is run exactly as written there.
+the README's "Adding a language" section is run exactly as written there.
 
 Install first: ``pip install ./plugins/mmm-lang-ko`` (the Makefile's set-up does it).
 """
@@ -49,7 +49,15 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugin"
 KO_INPUT = FIXTURES / "ko_input.jsonl"
 KO_ANSWERS = FIXTURES / "ko_answers.jsonl"
-RECIPE = ROOT / "docs" / "adding-a-language.md"
+README = ROOT / "README.md"
+
+
+def recipe_text() -> str:
+    """The README's "Adding a language" section: the recipe this module runs as written."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("\n## Adding a language")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -377,7 +385,7 @@ def test_plugin_ko_cross_target_check_names_the_wrong_target() -> None:
 
 def recipe_commands() -> list[list[str]]:
     """The offline `python -m graphs.translate ... --replay ...` lines of the recipe."""
-    text = RECIPE.read_text(encoding="utf-8")
+    text = recipe_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
     lines = [ln.strip() for block in blocks for ln in block.replace("\\\n", " ").splitlines()]
     return [
@@ -388,7 +396,7 @@ def recipe_commands() -> list[list[str]]:
 
 
 def test_plugin_ko_recipe_installs_what_ci_installs() -> None:
-    text = RECIPE.read_text(encoding="utf-8")
+    text = recipe_text()
     assert "pip install ./plugins/mmm-lang-ko" in text
     assert 'ko = "mmm_lang_ko:LANGUAGE"' in text
     pyproject = (ROOT / "plugins" / "mmm-lang-ko" / "pyproject.toml").read_text(encoding="utf-8")

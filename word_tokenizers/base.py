@@ -19,8 +19,9 @@ class Token:
     norm: str = ""  # backend's normalized form (Sudachi normalized_form, lower-case lemma, ...)
 
     # Hand-written so that building a token is cheap: the generated frozen __init__ calls
-    # object.__setattr__ once per field (~2 us a token, as much as Sudachi itself spends on a
-    # word); writing through the slot descriptors is 3x faster. Same signature and semantics.
+    # object.__setattr__ once per field (~2 us a token, about what Sudachi spends on a word);
+    # writing through the slot descriptors is 3x faster. Same signature and semantics.
+    # Backends' inner loops use `new_token` below, faster still.
     def __init__(
         self, text: str, start: int, end: int, pos: str, lemma: str, norm: str = ""
     ) -> None:
@@ -42,6 +43,30 @@ _set_end = _slot_setter("end")
 _set_pos = _slot_setter("pos")
 _set_lemma = _slot_setter("lemma")
 _set_norm = _slot_setter("norm")
+
+
+class _TokenBuilder:
+    """Builds a Token without going through its frozen __setattr__: same slots as Token, so
+    CPython lets the finished object's class be switched to Token (`__class__` assignment
+    between layout-compatible classes), which is cheaper than any Token.__init__."""
+
+    __slots__ = Token.__slots__
+
+    def __init__(
+        self, text: str, start: int, end: int, pos: str, lemma: str, norm: str = ""
+    ) -> None:
+        self.text = text
+        self.start = start
+        self.end = end
+        self.pos = pos
+        self.lemma = lemma
+        self.norm = norm
+        self.__class__ = Token  # type: ignore[assignment]
+
+
+#: `new_token(text, start, end, pos, lemma, norm="")` is `Token(...)` (the very same kind of
+#: object) for backends' inner loops, about twice as fast as calling Token.
+new_token = cast("Callable[[str, int, int, str, str, str], Token]", _TokenBuilder)
 
 
 @runtime_checkable

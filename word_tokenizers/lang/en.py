@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from word_tokenizers.base import MissingBackendError, Token
+from word_tokenizers.base import MissingBackendError, Token, new_token
 from word_tokenizers.languages import Language
 from word_tokenizers.spans import chunk_bounds
 
@@ -63,7 +63,7 @@ def _tokens(doc: Any, offset: int) -> list[Token]:
         word: str = t.text
         start: int = t.idx + offset
         lemma: str = t.lemma_
-        append(Token(word, start, start + len(word), t.pos_, lemma, lemma.lower()))
+        append(new_token(word, start, start + len(word), t.pos_, lemma, lemma.lower()))
     return out
 
 

@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from word_tokenizers.base import MissingBackendError, Token
+from word_tokenizers.base import MissingBackendError, Token, new_token
 from word_tokenizers.languages import Language
 from word_tokenizers.spans import chunk_bounds
 
 log = logging.getLogger(__name__)
 
 MODES = ("A", "B", "C")
+#: Word ids from here up are not dictionary entries (Sudachi marks OOV words with dic 0xF).
+OOV_WORD_IDS = 0xF000_0000
+#: Bound on the per-tokenizer cache of dictionary words' POS and forms.
+MAX_CACHED_WORDS = 500_000
 #: Dictionary fields the tokenizer loads (see Sudachi's "subsetting"); the rest are skipped.
 FIELDS = frozenset({"pos", "dictionary_form", "normalized_form"})
 #: Sudachi refuses inputs over 49149 UTF-8 bytes; texts are cut into pieces of at most this
@@ -200,6 +204,8 @@ class JapaneseTokenizer:
         self._table = PosTable.build(dictionary.pos_of)
         self._local = threading.local()
         self._error: type[Exception] = SudachiError
+        # word id -> (POS id, dictionary form, normalized form), for dictionary words
+        self._words: dict[int, tuple[int, str, str]] = {}
 
     def __repr__(self) -> str:
         return f"JapaneseTokenizer(mode={self.mode!r})"
@@ -249,8 +255,19 @@ class JapaneseTokenizer:
         # One pass. A bigram rule (tag, next tag) is applied when the next morpheme arrives:
         # it may change the POS of the token just emitted (rare: rebuilt) and force this one's.
         prev_rules: dict[str, tuple[str | None, str | None]] | None = None
+        words = self._words
         for m in morphemes:
-            pid = m.part_of_speech_id()
+            # A dictionary word's POS, dictionary and normalized forms are fixed: read them from
+            # Sudachi once per word id. Unknown words (joined numbers, OOV) are read every time.
+            word_id = m.word_id()
+            word = words.get(word_id)
+            if word is None:
+                word = (m.part_of_speech_id(), m.dictionary_form(), m.normalized_form())
+                if word_id < OOV_WORD_IDS:
+                    if len(words) >= MAX_CACHED_WORDS:
+                        words.clear()
+                    words[word_id] = word
+            pid, lemma, norm = word
             begin = m.begin()
             end = m.end()
             surface = text[begin:end]
@@ -261,7 +278,7 @@ class JapaneseTokenizer:
                     current, forced = rule
                     if current is not None:
                         last = out[-1]
-                        out[-1] = Token(
+                        out[-1] = new_token(
                             last.text, last.start, last.end, current, last.lemma, last.norm
                         )
             if begin == end or surface.isspace():
@@ -271,21 +288,14 @@ class JapaneseTokenizer:
                 pos = forced
                 prev_rules = None
             else:
-                words = orth[pid]
-                if words is not None and surface in words:
-                    pos = words[surface]
+                by_surface = orth[pid]
+                if by_surface is not None and surface in by_surface:
+                    pos = by_surface[surface]
                     prev_rules = None
                 else:
                     pos = upos[pid]
                     prev_rules = bigram[pid]
-            # Most lemmas equal the surface and most norms the lemma: keep one string, not three.
-            lemma = m.dictionary_form()
-            if lemma == surface:
-                lemma = surface
-            norm = m.normalized_form()
-            if norm == lemma:
-                norm = lemma
-            append(Token(surface, begin + offset, end + offset, pos, lemma, norm))
+            append(new_token(surface, begin + offset, end + offset, pos, lemma, norm))
 
 
 @contextmanager

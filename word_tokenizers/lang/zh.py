@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from word_tokenizers.base import MissingBackendError, Token
+from word_tokenizers.base import MissingBackendError, Token, new_token
 from word_tokenizers.languages import Language
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class ChineseTokenizer:
                 pos = tag_map.get(tag)
                 if pos is None:
                     pos = upos_of(tag, word)
-                append(Token(word, start, end, pos, word, word))
+                append(new_token(word, start, end, pos, word, word))
             start = end
         if start != len(text):
             raise ValueError(
