@@ -49,7 +49,7 @@ def test_aligner_reordered_markers_give_exact_offsets() -> None:
     answer = "In <e4>Toyota City</e4> stands the head office of <e3>Toyota</e3>, an <e2>Aichi</e2> firm (<e1>Toyota</e1>)."
     a = align(answer, SOURCE, get("en").tokenize)
     assert codes(a.findings) == []
-    for i, p in a.projected.items():
+    for p in a.projected.values():
         assert a.text[p.start : p.end] == p.text
     assert [a.projected[i].text for i in (1, 2, 3, 4)] == ["Toyota", "Aichi", "Toyota", "Toyota City"]
     assert a.projected[4].start < a.projected[3].start < a.projected[1].start
