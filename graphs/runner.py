@@ -344,7 +344,7 @@ def _invalid_line(bad: InvalidInput, lang: str) -> dict[str, Any]:
     finding = {
         "code": "invalid_input",
         "severity": "fatal",
-        "message": f"input line {bad.line}: {bad.reason}",
+        "message": bad.reason,
         "span": None,
         "data": {"line": bad.line},
     }

@@ -147,12 +147,19 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     source = get_language(args.source)
     languages = {t: get_language(t) for t in args.target}
     tokenizers = {t: get(t) for t in args.target}
-    wrong_lang = [r.id for r in records if r.lang != source.code]
-    if wrong_lang:
-        raise ValueError(
-            f"{len(wrong_lang)} records are not in --source {source.code!r} "
-            f"(first: {wrong_lang[0]!r})"
+    from graphs.runner import InvalidInput
+
+    for record in [r for r in records if r.lang != source.code]:
+        invalid.append(
+            InvalidInput(
+                key=record.id,
+                line=0,
+                reason=f"{args.input}: record {record.id!r} is in {record.lang!r}, not in the "
+                f"source language {source.code!r} (--source)",
+                raw=record.model_dump_json(),
+            )
         )
+    records = [r for r in records if r.lang == source.code]
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
     translator = Translator(

@@ -55,7 +55,12 @@ def test_graph_e2e_demo_with_planted_faults(run_dir: Path, tmp_path: Path, metho
     records = DEMO.read_text(encoding="utf-8").splitlines()
     odd = json.loads(records[7])
     odd.update(id="odd-label", label="未知のラベル")
-    records += [json.dumps(odd, ensure_ascii=False), '{"id": "broken", "lang": "ja"']
+    english = {**odd, "id": "wrong-lang", "lang": "en", "label": None}
+    records += [
+        json.dumps(odd, ensure_ascii=False),
+        '{"id": "broken", "lang": "ja"',
+        json.dumps(english, ensure_ascii=False),
+    ]
     data = tmp_path / "in.jsonl"
     data.write_text("\n".join(records) + "\n", encoding="utf-8")
 
@@ -77,7 +82,7 @@ def test_graph_e2e_demo_with_planted_faults(run_dir: Path, tmp_path: Path, metho
         acc_ids = [r["meta"]["source_id"] for r in accepted]
         rej_ids = [r["key"] for r in rejected]
         # every input record ends up in exactly one of the two files
-        assert sorted(acc_ids + rej_ids) == sorted([*DEMO_IDS, "odd-label", "line:32"])
+        assert sorted(acc_ids + rej_ids) == sorted([*DEMO_IDS, "odd-label", "line:32", "wrong-lang"])
         assert len(set(acc_ids + rej_ids)) == len(acc_ids + rej_ids)
         for rec in accepted:
             assert rec["lang"] == lang
@@ -93,7 +98,8 @@ def test_graph_e2e_demo_with_planted_faults(run_dir: Path, tmp_path: Path, metho
         rejected_by = {r["key"]: r for r in rejected}
         assert rejected_by["odd-label"]["reasons"] == ["label_unmapped"]
         assert rejected_by["line:32"]["reasons"] == ["invalid_input"]
-        assert "line 32" in rejected_by["line:32"]["findings"][0]["message"]
+        assert "in.jsonl:32" in rejected_by["line:32"]["findings"][0]["message"]
+        assert "not in the source language 'ja'" in rejected_by["wrong-lang"]["findings"][0]["message"]
     bad = {r["key"]: r for r in read(run_dir / "en" / "rejected.jsonl")}["stockmark-82811"]
     assert bad["attempts"] == 3 and "residue" in bad["reasons"]
     assert bad["draft"] is not None
@@ -101,8 +107,8 @@ def test_graph_e2e_demo_with_planted_faults(run_dir: Path, tmp_path: Path, metho
     assert not any("odd-label" in json.dumps(r.raw, ensure_ascii=False) for r in requests)
 
     report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    assert report["counts"]["en"] == {"accepted": 29, "rejected": 3}
-    assert report["counts"]["zh"] == {"accepted": 30, "rejected": 2}
+    assert report["counts"]["en"] == {"accepted": 29, "rejected": 4}
+    assert report["counts"]["zh"] == {"accepted": 30, "rejected": 3}
     assert report["findings"]["residue"] >= 4  # 1 planted + 3 attempts of the always-bad one
     assert report["attempts"]["2"] == len(PLANTS)
     # 30 records x 2 targets, +1 retry per plant, +2 retries of the always-bad record; its
