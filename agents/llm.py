@@ -70,6 +70,7 @@ class LLMSettings:
 
 def build_chat_model(settings: LLMSettings) -> ChatOpenAI:
     """A langchain-openai ChatOpenAI for `settings` (real HTTP, retries with backoff)."""
+    import openai
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
@@ -80,4 +81,7 @@ def build_chat_model(settings: LLMSettings) -> ChatOpenAI:
         temperature=settings.temperature,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
+        # a client of its own: langchain's default one is cached per process and bound to
+        # the first event loop, so a second run in the same process would fail
+        http_async_client=openai.DefaultAsyncHttpxClient(timeout=settings.timeout),
     )

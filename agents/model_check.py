@@ -44,7 +44,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from agents.findings import Code, Finding
 from mre import Record, Task
@@ -198,11 +198,9 @@ class OIELLMCheck:
         from training.infer import OIELLM
 
         path = Path(path)
-        cal = Calibration.read(path) if threshold is None else None
-        model = OIELLM.load(path, device=device)
-        if cal is None:
-            assert threshold is not None
-            return cls(model, threshold)
+        if threshold is not None:
+            return cls(OIELLM.load(path, device=device), threshold)
+        cal = Calibration.read(path)  # before loading the model: a missing file fails fast
         log.info(
             "model check: %s, threshold %.3f (quantile %.2f of %d gold records)",
             path,
@@ -211,7 +209,7 @@ class OIELLMCheck:
             cal.n,
         )
         return cls(
-            model,
+            OIELLM.load(path, device=device),
             cal.threshold,
             batch_size=cal.batch_size,
             max_new_tokens=cal.max_new_tokens,
@@ -220,11 +218,12 @@ class OIELLMCheck:
     def predict(self, records: Sequence[Record]) -> list[Record]:
         """The model's extraction of every record's text (cached by task, lang and text)."""
         keys = [(str(r.task), r.lang, r.text) for r in records]
-        todo: dict[tuple[str, str], list[str]] = {}
+        todo: dict[tuple[str, str], dict[str, None]] = {}  # (task, lang) -> texts, in order
         for task, lang, text in keys:
-            if (task, lang, text) not in self._cache and text not in todo.get((task, lang), []):
-                todo.setdefault((task, lang), []).append(text)
-        for (task, lang), texts in todo.items():
+            if (task, lang, text) not in self._cache:
+                todo.setdefault((task, lang), {})[text] = None
+        for (task, lang), unique in todo.items():
+            texts = list(unique)
             out = self.model.extract(
                 texts,
                 task=task,
@@ -270,7 +269,7 @@ class OIELLMCheck:
 # ---- calibration --------------------------------------------------------------------------
 
 
-def quantile(values: Sequence[float], q: float) -> float:
+def quantile_of(values: Sequence[float], q: float) -> float:
     """The `q` quantile by linear interpolation between order statistics (numpy's default):
     position q*(n-1) in the sorted values."""
     if not values:
@@ -320,7 +319,7 @@ class Calibration:
 def calibrate_from_predictions(
     gold: Sequence[Record],
     predicted: Sequence[Record],
-    q: float = 0.9,
+    quantile: float = 0.9,
     *,
     batch_size: int = 16,
     max_new_tokens: int = 256,
@@ -333,8 +332,8 @@ def calibrate_from_predictions(
         raise ValueError("cannot calibrate the model check on an empty gold slice")
     values = [disagreement(g, p) for g, p in zip(gold, predicted, strict=True)]
     return Calibration(
-        threshold=round(quantile(values, q), 6),
-        quantile=q,
+        threshold=round(quantile_of(values, quantile), 6),
+        quantile=quantile,
         n=len(values),
         mean_disagreement=round(sum(values) / len(values), 6),
         disagreements=[round(v, 6) for v in values],
@@ -347,19 +346,19 @@ def calibrate_from_predictions(
 def calibrate(
     model: Extractor,
     gold: Sequence[Record],
-    q: float = 0.9,
+    quantile: float = 0.9,
     *,
     batch_size: int = 16,
     max_new_tokens: int = 256,
     sources: Sequence[str] = (),
 ) -> Calibration:
-    """Run `model` on the gold slice and pick the `q` quantile of its disagreement."""
+    """Run `model` on the gold slice and pick the `quantile` of its disagreement."""
     check = OIELLMCheck(model, 1.0, batch_size=batch_size, max_new_tokens=max_new_tokens)
     predicted = check.predict(gold)
     cal = calibrate_from_predictions(
         gold,
         predicted,
-        q,
+        quantile,
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         sources=sources,
@@ -369,7 +368,7 @@ def calibrate(
         "calibrated on %d gold records: threshold %.3f (q=%.2f), mean disagreement %.3f, %s",
         cal.n,
         cal.threshold,
-        q,
+        quantile,
         cal.mean_disagreement,
         dict(sorted(counts.items())),
     )

@@ -128,9 +128,14 @@ def test_graph_e2e_rerun_is_free_and_changes_nothing(run_dir: Path) -> None:
         n_requests = len(server.requests)
         assert run_cli(args, server.base_url) == 0
         assert len(server.requests) == n_requests  # nothing left to do
-        # a fresh output dir with the same cache file answers from the cache
         assert (run_dir / "en" / "accepted.jsonl").read_bytes() == first
+        # a third run in the same process, new out dir: real requests again (a client cached
+        # on the first run's closed event loop would fail here)
+        other = run_dir.parent / "other"
+        assert run_cli([*args[:-1], str(other)], server.base_url) == 0
+        assert len(server.requests) == 2 * n_requests
     assert len(read(run_dir / "en" / "accepted.jsonl")) == 30
+    assert len(read(other / "en" / "accepted.jsonl")) == 30
 
 
 def test_graph_e2e_no_endpoint_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

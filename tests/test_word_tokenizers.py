@@ -108,6 +108,9 @@ def test_word_tokenizers_mixed_text_is_aligned(lang: str, text: str) -> None:
         ("ja", "静かな部屋で本を読む。", "読む", "VERB"),
         ("ja", "大きな家に住んでいる。", "大きな", "ADJ"),
         ("ja", "東京に行きます。", "東京", "PROPN"),
+        ("ja", "毎日勉強している。", "勉強", "VERB"),  # サ変 noun + する: bigram rule
+        ("ja", "毎日勉強している。", "し", "AUX"),
+        ("ja", "この本を読んだ。", "この", "DET"),  # orth rule
         ("zh", "这只猫很美丽。", "美丽", "ADJ"),
         ("zh", "这只猫很美丽。", "猫", "NOUN"),
         ("zh", "她有一双漂亮的眼睛。", "漂亮", "ADJ"),
@@ -151,6 +154,79 @@ def test_word_tokenizers_lemma_and_norm(
 )
 def test_word_tokenizers_ja_split_mode(mode: str, text: str, expected: list[str]) -> None:
     assert [t.text for t in word_tokenizers.get("ja", mode=mode).tokenize(text)] == expected
+
+
+JA_TEXTS = [
+    "ＡＢＣ社とabc社、１２３円と123円、二千十九年と2019年。",  # one entry, several surfaces
+    "美しい猫を見た。見る人もいた。",
+    "東京都千代田区に本社を置くITサービス企業である。",
+    "𠮷野家で🀄を打つ\u3000\x1c\u2028ｶﾞｷﾞ㍿…",
+]
+
+
+def sudachi_view(sudachi: object, text: str) -> list[tuple[str, int, int, str, str]]:
+    """What the Japanese tokens must carry, read from Sudachi directly, morpheme by morpheme."""
+    return [
+        (text[m.begin() : m.end()], m.begin(), m.end(), m.dictionary_form(), m.normalized_form())
+        for m in sudachi.tokenize(text)  # type: ignore[attr-defined]
+        if m.begin() < m.end() and not text[m.begin() : m.end()].isspace()
+    ]
+
+
+def test_word_tokenizers_ja_word_cache_matches_sudachi() -> None:
+    """Forms read once per word id (cached) equal Sudachi's for every occurrence."""
+    tok = ja_lang.make_tokenizer()
+    sudachi = tok.dictionary.tokenizer("C")
+    for _ in range(2):  # cold cache, then warm
+        for text in JA_TEXTS:
+            got = [(t.text, t.start, t.end, t.lemma, t.norm) for t in tok.tokenize(text)]
+            assert got == sudachi_view(sudachi, text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=texts)
+def test_word_tokenizers_ja_tokens_match_sudachi_on_any_text(text: str) -> None:
+    tok = word_tokenizers.get("ja")
+    sudachi = tok.dictionary.tokenizer("C")  # type: ignore[attr-defined]
+    got = [(t.text, t.start, t.end, t.lemma, t.norm) for t in tok.tokenize(text)]
+    assert got == sudachi_view(sudachi, text)
+
+
+def test_word_tokenizers_ja_oov_word_ids() -> None:
+    sudachi = word_tokenizers.get("ja").dictionary.tokenizer("C")  # type: ignore[attr-defined]
+    seen = set()
+    for text in JA_TEXTS:
+        for m in sudachi.tokenize(text):
+            assert (m.word_id() >= ja_lang.OOV_WORD_IDS) == m.is_oov(), (text, m.surface())
+            seen.add(m.is_oov())
+    assert seen == {True, False}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_word_tokenizers_gc_paused_restores_the_collector(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with ja_lang.gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_word_tokenizers_new_token_is_a_token() -> None:
+    import dataclasses
+
+    from word_tokenizers.base import new_token
+
+    t = new_token("猫", 3, 4, "NOUN", "猫", "猫")
+    assert type(t) is Token
+    assert t == Token("猫", 3, 4, "NOUN", "猫", "猫")
+    assert hash(t) == hash(Token("猫", 3, 4, "NOUN", "猫", "猫"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.text = "犬"  # type: ignore[misc]
 
 
 def test_word_tokenizers_ja_unknown_mode_is_an_error() -> None:

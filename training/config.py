@@ -77,6 +77,13 @@ class TrainConfig:
     rows_per_batch: int = field(default=8, metadata=_h("packed rows per micro-batch (per device)"))
     grad_accum: int = field(default=1, metadata=_h("micro-batches per optimizer step"))
     max_steps: int = field(default=0, metadata=_h("optimizer steps; 0: run `epochs` epochs"))
+    max_minutes: float = field(
+        default=0.0,
+        metadata=_h(
+            "stop after this many minutes of training (0: no limit); the schedule "
+            "still decays over max_steps / epochs"
+        ),
+    )
     epochs: float = field(
         default=1.0, metadata=_h("epochs over the training rows when max_steps is 0")
     )

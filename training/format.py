@@ -339,33 +339,45 @@ def decode_with_errors(
     relations: list[Relation] = []
     for item, fields in relation_fields:
         rel_label = unescape(fields[1])
-        ends: list[int] = []
+        # each end: an existing span's index, or (text, start) of a span to add
+        ends: list[int | tuple[str, int]] = []
         for field in (fields[0], fields[2]):
             name = _parse_name(field)
             index = None if name is None else _find_span(spans, text, *name)
-            if index is None and name is not None and name[1] is None and name[0] in text:
-                # a triple whose end is no span item (outputs that write triples only):
-                # the end becomes a span of its own, placed like a span item
-                seen = taken.setdefault(name[0], set())
-                start = _default_start(occurrences(text, name[0]), cursor, seen)
-                if start is not None:
-                    seen.add(start)
-                    spans.append(
-                        Span(
-                            start=start,
-                            end=start + len(name[0]),
-                            text=name[0],
-                            label=RELATION_END_LABEL,
-                        )
-                    )
-                    index = len(spans) - 1
-            if index is None:
+            if index is not None:
+                ends.append(index)
+            elif name is not None and name[1] is None and name[0]:
+                # a triple whose end is no span item (outputs that write triples only): the
+                # end becomes a span of its own, placed like a span item
+                occs = occurrences(text, name[0])
+                start = _default_start(occs, cursor, taken.get(name[0], set()))
+                if start is None:
+                    break
+                ends.append((name[0], start))
+            else:
                 break
-            ends.append(index)
         if len(ends) != 2 or not rel_label:
             errors.append(ParseIssue("relation end names no span, or empty relation", item))
             continue
-        relations.append(Relation(head=ends[0], label=rel_label, tail=ends[1]))
+        indices: list[int] = []
+        for end in ends:
+            if isinstance(end, tuple) and indices and ends[0] == end:
+                indices.append(indices[0])  # X;relation;X with X a new span: one span
+            elif isinstance(end, tuple):
+                end_text, end_start = end
+                taken.setdefault(end_text, set()).add(end_start)
+                spans.append(
+                    Span(
+                        start=end_start,
+                        end=end_start + len(end_text),
+                        text=end_text,
+                        label=RELATION_END_LABEL,
+                    )
+                )
+                indices.append(len(spans) - 1)
+            else:
+                indices.append(end)
+        relations.append(Relation(head=indices[0], label=rel_label, tail=indices[1]))
 
     spans, relations = sort_spans(spans, relations)
     record = Record(

@@ -246,18 +246,25 @@ def cli(argv: list[str] | None = None) -> int:
     if args.input:
         from mre.io import read_records
 
-        texts = [r.text for r in read_records(args.input, fmt="auto")]
+        records = list(read_records(args.input, fmt="auto"))
+        texts, ids = [r.text for r in records], [r.id for r in records]
     elif args.bench:
         texts = _BENCH_TEXTS * 16
+        ids = [f"bench-{i}" for i in range(len(texts))]
     else:
         print("error: --input is required unless --bench", file=sys.stderr)
         return 2
     if args.limit:
-        texts = texts[: args.limit]
+        texts, ids = texts[: args.limit], ids[: args.limit]
     model = OIELLM.load(args.checkpoint, device=args.device)
     t0 = time.perf_counter()
     extractions = model.extract_with_errors(
-        texts, args.task, args.lang, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
+        texts,
+        args.task,
+        args.lang,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        ids=ids,
     )
     elapsed = time.perf_counter() - t0
     if args.bench:

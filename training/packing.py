@@ -5,8 +5,10 @@ example's ``position_ids`` restart at 0, and the model is called with ``attentio
 transformers (>= 4.52, 5.x) then finds the sequence boundaries from the position resets and
 builds a block-diagonal causal mask for the sdpa / eager / flex kernels, or calls the varlen
 kernel for flash-attention (``masking_utils.find_packed_sequence_indices``,
-``modeling_flash_attention_utils.prepare_fa_kwargs_from_position_ids``). The padding at the end
-of a row is one more "sequence" of its own, with labels -100.
+``modeling_flash_attention_utils.prepare_fa_kwargs_from_position_ids``). The model must be
+called with ``use_cache=False``: with a KV cache transformers skips that detection and the
+examples of a row would see each other. The padding at the end of a row is one more "sequence"
+of its own, with labels -100.
 
 This module imports no torch at module level and knows nothing of records or the text format:
 the GPU benchmark uses it on synthetic token ids.

@@ -95,11 +95,15 @@ class SelfTrainConfig:
     )
     gold_files: list[str] = field(
         default_factory=list,
-        metadata=_h("the frozen gold set: canonical JSONL target-language records; never trained on"),
+        metadata=_h(
+            "the frozen gold set: canonical JSONL target-language records; never trained on"
+        ),
     )
     calibration_files: list[str] = field(
         default_factory=list,
-        metadata=_h("gold slice for the model-check threshold (empty: gold_files); never trained on"),
+        metadata=_h(
+            "gold slice for the model-check threshold (empty: gold_files); never trained on"
+        ),
     )
     seed_files: list[str] = field(
         default_factory=list,
@@ -132,6 +136,13 @@ class SelfTrainConfig:
     train_config: str = field(
         default="training/configs/tiny.yaml", metadata=_h("training.train config file")
     )
+    train_launcher: str = field(
+        default="",
+        metadata=_h(
+            "empty: train in this process; else a command that runs `-m training.train` in a "
+            "child process, e.g. 'torchrun --nproc-per-node 8'"
+        ),
+    )
     train_overrides: dict[str, Any] = field(
         default_factory=dict,
         metadata=_h("TrainConfig values over the file's (train_files/out_dir are set per round)"),
@@ -142,7 +153,8 @@ class SelfTrainConfig:
         default=1, metadata=_h("stop when the gold score has not improved for this many rounds")
     )
     stop_metric: StopMetric = field(
-        default="wl_f1", metadata=_h("gold score that must improve: tl_accuracy, wl_f1, all_accuracy")
+        default="wl_f1",
+        metadata=_h("gold score that must improve: tl_accuracy, wl_f1, all_accuracy"),
     )
     min_improvement: float = field(
         default=0.0, metadata=_h("a round improves when its score beats the best by more than this")
@@ -262,11 +274,7 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> SelfT
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f"{path}: the config must be a mapping")
         values.update(loaded or {})
-    for key, value in parse_overrides(list(overrides)).items():
-        if key.startswith("train_overrides."):
-            values[key] = value
-        else:
-            values[key] = value
+    values.update(parse_overrides(list(overrides)))
     try:
         return config_from_dict(values)
     except ValueError as err:
@@ -323,7 +331,9 @@ class GoldIndex:
                 kept.append(r)
                 continue
             dropped[why] += 1
-            log.warning("%s: dropped record %r: it belongs to the gold set (by %s)", what, r.id, why)
+            log.warning(
+                "%s: dropped record %r: it belongs to the gold set (by %s)", what, r.id, why
+            )
         return kept, dropped
 
     def assert_clean(self, records: Iterable[Record], where: str) -> None:
@@ -398,6 +408,26 @@ def model_check_effect(translate_dir: Path, targets: Sequence[str]) -> dict[str,
     return out
 
 
+def run_translate(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """`python -m graphs.translate ARGV` in a child process; returns its exit status.
+
+    A child process, not `graphs.translate.main` in this one: langchain-openai caches its
+    async HTTP client per (base URL, timeout) for the life of the process, and a second
+    `asyncio.run` against the same endpoint then fails with "Event loop is closed". The child
+    also frees the model-check model when it exits. `environ` is added to this process's
+    environment (the API key and base URL are read from it, never logged).
+    """
+    import subprocess
+
+    env = {**os.environ, **environ}
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    log.info("running python -m graphs.translate %s", " ".join(argv))
+    return subprocess.run(
+        [sys.executable, "-m", "graphs.translate", *argv], env=env, check=False
+    ).returncode
+
+
 def should_stop(scores: Sequence[float], patience: int, min_improvement: float = 0.0) -> bool:
     """True when the last `patience` scores did not beat the best before them."""
     best = -math.inf
@@ -410,13 +440,13 @@ def should_stop(scores: Sequence[float], patience: int, min_improvement: float =
     return bool(scores) and since >= patience
 
 
-def cap_model_verified(
-    pool_size: int, verified: int, candidates: int, cap: float
-) -> int:
+def cap_model_verified(pool_size: int, verified: int, candidates: int, cap: float) -> int:
     """How many of `candidates` model-verified records may join a pool of `pool_size` records,
     `verified` of them model-verified, keeping the verified share at or under `cap`."""
     allowed = 0
-    while allowed < candidates and (verified + allowed + 1) <= cap * (pool_size + allowed + 1) + 1e-9:
+    while (
+        allowed < candidates and (verified + allowed + 1) <= cap * (pool_size + allowed + 1) + 1e-9
+    ):
         allowed += 1
     return allowed
 
@@ -429,7 +459,7 @@ class SelfTrain:
 
     def __init__(self, cfg: SelfTrainConfig, environ: Mapping[str, str] | None = None) -> None:
         self.cfg = cfg
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = dict(environ or {})  # added to os.environ for the translation
         self.run = Path(cfg.out_dir)
         self.gold = _read_records(cfg.gold_files)
         if not self.gold:
@@ -514,10 +544,7 @@ class SelfTrain:
         stop: dict[str, Any] | None = None
         r = 1
         while True:
-            scores = self._scores()
-            if len(scores) >= r - 1 and r > 1 and should_stop(
-                scores[: r - 1], cfg.patience, cfg.min_improvement
-            ):
+            if r > 1 and should_stop(self._scores()[: r - 1], cfg.patience, cfg.min_improvement):
                 stop = {"reason": "no_improvement", "after_round": r - 1}
                 break
             if r > cfg.max_rounds:
@@ -557,7 +584,6 @@ class SelfTrain:
 
     def _translate(self, r: int, rdir: Path, chunk: list[Record]) -> dict[str, Any]:
         from agents.model_check import Calibration
-        from graphs.translate import main as translate_main
 
         cfg = self.cfg
         input_path = rdir / "input.jsonl"
@@ -582,7 +608,7 @@ class SelfTrain:
             cal = Calibration.read(verifier)
             argv += ["--verifier-model", str(verifier)]
             check.update(checkpoint=str(verifier), threshold=cal.threshold, quantile=cal.quantile)
-        rc = translate_main(argv, environ=self.environ)
+        rc = run_translate(argv, self.environ)
         if rc != 0:
             raise RuntimeError(f"round {r}: graphs.translate exited with {rc} (see the log above)")
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -603,9 +629,7 @@ class SelfTrain:
 
     def _pool(self, r: int, rdir: Path, chunk: list[Record]) -> dict[str, Any]:
         cfg = self.cfg
-        previous = (
-            _read_records([round_dir(self.run, r - 1) / "pool.jsonl"]) if r > 1 else []
-        )
+        previous = _read_records([round_dir(self.run, r - 1) / "pool.jsonl"]) if r > 1 else []
         pool = list(previous)
         ids = {p.id for p in pool}
         dropped = {"id": 0, "text": 0}
@@ -675,7 +699,9 @@ class SelfTrain:
         pool_path = rdir / "pool.jsonl"
         pool = _read_records([pool_path])
         self.guard.assert_clean(pool, f"round {r} training data {pool_path}")
-        gold_paths = {Path(p).resolve() for p in [*self.cfg.gold_files, *self.cfg.calibration_files]}
+        gold_paths = {
+            Path(p).resolve() for p in [*self.cfg.gold_files, *self.cfg.calibration_files]
+        }
         if pool_path.resolve() in gold_paths:
             raise GoldLeakError(f"round {r}: the pool file {pool_path} is a gold file")
         base = load_train_config(self.cfg.train_config)
@@ -690,6 +716,8 @@ class SelfTrain:
         tcfg = train_config_from_dict(values)
         if not self.cfg.progress:
             tcfg.progress = False
+        if self.cfg.train_launcher:
+            return {"records": len(pool), **self._launch_training(r, rdir, tcfg)}
         result = train_main(tcfg)
         return {
             "records": len(pool),
@@ -699,6 +727,31 @@ class SelfTrain:
             "eval_loss": result.eval_loss,
             "final_dir": str(result.final_dir),
         }
+
+    def _launch_training(self, r: int, rdir: Path, tcfg: Any) -> dict[str, Any]:
+        """`{train_launcher} -m training.train --config round/train.yaml` in a child process
+        (e.g. torchrun over every GPU of the node)."""
+        import shlex
+        import subprocess
+
+        import yaml
+
+        path = rdir / "train.yaml"
+        path.write_text(yaml.safe_dump(tcfg.to_dict(), allow_unicode=True), encoding="utf-8")
+        command = [
+            *shlex.split(self.cfg.train_launcher),
+            "-m",
+            "training.train",
+            "--config",
+            str(path),
+        ]
+        log.info("round %d: %s", r, " ".join(command))
+        rc = subprocess.run(command, check=False).returncode
+        final = rdir / "model" / "final"
+        if rc != 0 or not final.is_dir():
+            raise RuntimeError(f"round {r}: training exited with {rc} ({' '.join(command)})")
+        return {"steps": None, "first_loss": None, "last_loss": None, "eval_loss": None,
+                "final_dir": str(final), "launcher": self.cfg.train_launcher}  # fmt: skip
 
     def _eval(self, r: int, rdir: Path, chunk: list[Record]) -> dict[str, Any]:
         from agents.model_check import OIELLMCheck, calibrate_from_predictions
@@ -755,7 +808,7 @@ class SelfTrain:
         scores = self._scores()
         improved = None
         if len(scores) >= r:
-            improved = not should_stop(scores[:r], 1, self.cfg.min_improvement) if r > 1 else True
+            improved = r == 1 or scores[r - 1] > max(scores[: r - 1]) + self.cfg.min_improvement
         return {
             "round": r,
             "done": [k for k in STEPS if k in s],

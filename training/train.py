@@ -50,6 +50,8 @@ class TrainResult:
     tokens_per_s: float = 0.0  # non-padding tokens per second, all ranks
     padding_waste: float = 0.0
     final_dir: Path | None = None
+    model: Any = None  # the trained model, in memory (unwrapped from DDP / compile)
+    tokenizer: Any = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,6 +470,23 @@ def build_model_and_tokenizer(
     return model, tokenizer
 
 
+def _shared_tokenizer(cfg: TrainConfig, train_records: list[Any], dist: Dist) -> TrainConfig:
+    """Rank 0 trains the tokenizer of a from-scratch run and saves it; every rank loads it
+    (ranks that each trained their own could disagree on the vocabulary)."""
+    import dataclasses
+
+    import torch.distributed as tdist
+
+    from training.tokenizer import train_bpe_tokenizer
+
+    path = Path(cfg.out_dir) / "tokenizer"
+    if dist.main:
+        tok = train_bpe_tokenizer(_tokenizer_texts(train_records), cfg.tokenizer_vocab_size)
+        tok.save_pretrained(path)
+    tdist.barrier()
+    return dataclasses.replace(cfg, tokenizer=str(path))
+
+
 def main(cfg: TrainConfig) -> TrainResult:
     """Train as ``cfg`` says; returns the losses and figures of the run."""
     import torch
@@ -498,6 +517,8 @@ def main(cfg: TrainConfig) -> TrainResult:
         train_records, eval_records = split_records(records, cfg.eval_fraction, cfg.seed)
 
     source = _resume_dir(cfg)
+    if source is None and not cfg.model and not cfg.tokenizer and dist.world > 1:
+        cfg = _shared_tokenizer(cfg, train_records, dist)
     model, tokenizer = build_model_and_tokenizer(
         cfg, train_records, device_type=device.type, source=source
     )
@@ -548,7 +569,7 @@ def main(cfg: TrainConfig) -> TrainResult:
         model,
         cfg,
         master=precision == "bf16" and not use_fsdp,
-        fused=device.type == "cuda",
+        fused=device.type == "cuda" and not use_fsdp,  # FSDP's DTensor params: foreach
     )
     train_model = torch.compile(model) if cfg.compile else model
 
@@ -633,7 +654,7 @@ def main(cfg: TrainConfig) -> TrainResult:
         step += 1
         tokens_seen += n_tokens
         tokens_log += n_tokens
-        loss_value = float(step_loss) if dist.world == 1 else _mean_over_ranks(step_loss)
+        loss_value = float(step_loss) if dist.world == 1 else _sum_over_ranks(step_loss)
         result.losses.append(loss_value)
         progress.update(1)
         if step % cfg.log_every == 0 or step == total_steps:
@@ -666,6 +687,10 @@ def main(cfg: TrainConfig) -> TrainResult:
             )
             if dist.main:
                 logger.info("step %d eval loss %.4f", step, eval_loss)
+        if cfg.max_minutes and _time_is_up(t_start, cfg.max_minutes, dist, device):
+            if dist.main:
+                logger.info("max_minutes=%s reached at step %d; stopping", cfg.max_minutes, step)
+            total_steps = step
         if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
             save_checkpoint(
                 out_dir / "checkpoints" / f"step-{step:07d}",
@@ -722,6 +747,8 @@ def main(cfg: TrainConfig) -> TrainResult:
         merge_lora=True,
     )
     result.final_dir = final
+    result.model = _unwrap(model)
+    result.tokenizer = tokenizer
     if dist.main:
         logger.info(
             "done: %d steps, %.0f tokens/s, padding waste %.1f%%, model in %s",
@@ -737,12 +764,26 @@ def main(cfg: TrainConfig) -> TrainResult:
     return result
 
 
-def _mean_over_ranks(value: Any) -> float:
+def _time_is_up(t_start: float, minutes: float, dist: Dist, device: Any) -> bool:
+    """Whether ``minutes`` have passed; ranks agree (any rank's clock decides for all)."""
+    up = time.perf_counter() - t_start > 60 * minutes
+    if dist.world == 1:
+        return up
+    import torch
+    import torch.distributed as tdist
+
+    flag = torch.tensor([1 if up else 0], device=device)
+    tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _sum_over_ranks(value: Any) -> float:
+    """Each rank's step loss is its tokens' loss sum over the global token count: add them."""
     import torch.distributed as tdist
 
     value = value.clone()
     tdist.all_reduce(value)
-    return float(value) / tdist.get_world_size()
+    return float(value)
 
 
 def _peak_flops(device: Any) -> float | None:

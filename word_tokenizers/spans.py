@@ -18,6 +18,7 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -99,6 +100,7 @@ class _View:
 _HANGUL_VT = range(0x1161, 0x11C3)  # conjoining vowel and trailing jamo: compose with the left
 
 
+@lru_cache(maxsize=65536)
 def _starts_segment(ch: str) -> bool:
     """Whether NFKC can be cut before `ch` (a heuristic; the result is verified anyway)."""
     if ch.isascii():
@@ -198,28 +200,30 @@ def find_phrase(
     changes lengths the match is mapped back through the original characters, and a match
     that starts or ends inside the folded form of one character is not an occurrence.
     """
-    b = boundary_sets(tokens)
-    found: set[tuple[int, int]] = set()
+    hits: list[tuple[int, int]] = []  # occurrences in the original text, boundaries unchecked
     if phrase:
         if nfkc or ignore_case:
             view = _view(text, nfkc, ignore_case)
             needle = _fold_function(nfkc, ignore_case)(phrase)
-            hits = _occurrences(view.text, needle) if needle else []
-            for s in hits:
-                e = s + len(needle)
+            size = len(needle)
+            for s in _occurrences(view.text, needle) if needle else []:
                 if view.start_of is None or view.end_of is None:
-                    os_, oe = s, e
-                else:
-                    if s not in view.start_of or e not in view.end_of:
-                        continue
-                    os_, oe = view.start_of[s], view.end_of[e]
-                if os_ < oe and os_ in b.start_set and oe in b.end_set:
-                    found.add((os_, oe))
+                    hits.append((s, s + size))
+                elif s in view.start_of and s + size in view.end_of:
+                    hits.append((view.start_of[s], view.end_of[s + size]))
         else:
-            for s in _occurrences(text, phrase):
-                e = s + len(phrase)
-                if s in b.start_set and e in b.end_set:
-                    found.add((s, e))
+            size = len(phrase)
+            hits = [(s, s + size) for s in _occurrences(text, phrase)]
+    found: set[tuple[int, int]] = set()
+    if hits:  # the boundaries are only worth computing when something was found
+        starts: AbstractSet[int]
+        ends: AbstractSet[int]
+        if isinstance(tokens, Boundaries):
+            starts, ends = tokens.start_set, tokens.end_set
+        else:
+            starts = {t.start for t in tokens}
+            ends = {t.end for t in tokens}
+        found.update((s, e) for s, e in hits if s < e and s in starts and e in ends)
     if lemma:
         if phrase_tokens is None:
             raise ValueError("find_phrase(lemma=True) needs phrase_tokens: the tokenized phrase")

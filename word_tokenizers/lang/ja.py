@@ -6,19 +6,21 @@
 
 Offsets are Sudachi's own `begin()` / `end()` (str indices into the input). `lemma` is the
 dictionary form, `norm` the normalized form (ＡＢＣ -> ABC, 附属 -> 付属). The POS mapping follows
-spaCy's `spacy/lang/ja` (tag map, orth map and tag bigram rules, MIT licence), applied per POS id
-so that mapping costs one list lookup a token.
+spaCy's `spacy/lang/ja` (tag map, orth map and tag bigram rules, MIT licence).
+
+Speed: a dictionary word's POS and forms never change, so they are read from Sudachi once per
+word id and kept, with the word's POS entry, in a per-tokenizer cache; a token then costs
+Sudachi's analysis, three calls (word id, begin, end) and one dict lookup. Texts over Sudachi's
+input limit are cut on line breaks or sentence ends and the offsets shifted.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib.util
-import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -26,15 +28,11 @@ from word_tokenizers.base import MissingBackendError, Token, new_token
 from word_tokenizers.languages import Language
 from word_tokenizers.spans import chunk_bounds
 
-log = logging.getLogger(__name__)
-
 MODES = ("A", "B", "C")
 #: Word ids from here up are not dictionary entries (Sudachi marks OOV words with dic 0xF).
 OOV_WORD_IDS = 0xF000_0000
 #: Bound on the per-tokenizer cache of dictionary words' POS and forms.
 MAX_CACHED_WORDS = 500_000
-#: Dictionary fields the tokenizer loads (see Sudachi's "subsetting"); the rest are skipped.
-FIELDS = frozenset({"pos", "dictionary_form", "normalized_form"})
 #: Sudachi refuses inputs over 49149 UTF-8 bytes; texts are cut into pieces of at most this
 #: many characters (4 bytes each at worst) on line breaks or sentence ends.
 MAX_PIECE_CHARS = 49149 // 4
@@ -162,31 +160,31 @@ def upos_of_tag(tag: str) -> str:
     return FIRST_LEVEL_MAP.get(parts[0], "X")
 
 
-@dataclass(frozen=True)
-class PosTable:
-    """Per Sudachi POS id: the tag, its Universal POS and the orth / bigram rules that apply."""
+Rules = dict[str, tuple[str | None, str | None]]
+#: What a POS id decides: (tag, Universal POS, orth map or None, bigram rules or None).
+PosEntry = tuple[str, str, dict[str, str] | None, Rules | None]
+#: What the tokenizer keeps of a dictionary word: its forms, POS entry and whether it may be
+#: whitespace.
+Word = tuple[str, str, str, str, dict[str, str] | None, Rules | None, bool]
 
-    tags: list[str]
-    upos: list[str]
-    orth: list[dict[str, str] | None]
-    bigram: list[dict[str, tuple[str | None, str | None]] | None]
 
-    @classmethod
-    def build(cls, pos_of: Any) -> PosTable:
-        """From `Dictionary.pos_of` (id -> POS tuple, None past the last id)."""
-        tags: list[str] = []
-        while (pos := pos_of(len(tags))) is not None:
-            tags.append(tag_of(pos))
-        by_first: dict[str, dict[str, tuple[str | None, str | None]]] = {}
-        for (first, second), rule in TAG_BIGRAM_MAP.items():
-            by_first.setdefault(first, {})[second] = rule
-        return cls(
-            tags=tags,
-            # 空白 tokens are dropped when Python calls them whitespace; the rest (U+200B) are X.
-            upos=[upos_of_tag(t).replace("SPACE", "X") for t in tags],
-            orth=[TAG_ORTH_MAP.get(t) for t in tags],
-            bigram=[by_first.get(t) for t in tags],
-        )
+def pos_entry(tag: str) -> PosEntry:
+    """The tag's Universal POS and the orth / bigram rules that apply to it."""
+    rules: Rules = {}
+    for (first, second), rule in TAG_BIGRAM_MAP.items():
+        if first == tag:
+            rules[second] = rule
+    # 空白 tokens are dropped when Python calls them whitespace; the rest (U+200B) are X.
+    upos = upos_of_tag(tag).replace("SPACE", "X")
+    return (tag, upos, TAG_ORTH_MAP.get(tag), rules or None)
+
+
+def pos_table(pos_of: Any) -> list[PosEntry]:
+    """Entries of every POS id of a dictionary, from `Dictionary.pos_of` (None past the end)."""
+    entries: list[PosEntry] = []
+    while (pos := pos_of(len(entries))) is not None:
+        entries.append(pos_entry(tag_of(pos)))
+    return entries
 
 
 class JapaneseTokenizer:
@@ -201,11 +199,12 @@ class JapaneseTokenizer:
             raise ValueError(f"Sudachi split mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
         self.dictionary = dictionary  # sudachipy.Dictionary, shared by threads
-        self._table = PosTable.build(dictionary.pos_of)
+        self._pos = pos_table(dictionary.pos_of)
         self._local = threading.local()
         self._error: type[Exception] = SudachiError
-        # word id -> (POS id, dictionary form, normalized form), for dictionary words
-        self._words: dict[int, tuple[int, str, str]] = {}
+        # Dictionary words seen: word id -> (dictionary form, normalized form, *POS entry,
+        # may be whitespace). Shared by threads (dict operations are atomic).
+        self._words: dict[int, Word] = {}
 
     def __repr__(self) -> str:
         return f"JapaneseTokenizer(mode={self.mode!r})"
@@ -216,8 +215,7 @@ class JapaneseTokenizer:
         try:
             return self._local.tokenizer
         except AttributeError:
-            # Only the fields tokens carry are read from the dictionary (a few % faster).
-            self._local.tokenizer = self.dictionary.tokenizer(self.mode, fields=set(FIELDS))
+            self._local.tokenizer = self.dictionary.tokenizer(self.mode)
             return self._local.tokenizer
 
     def tokenize(self, text: str) -> list[Token]:
@@ -249,31 +247,40 @@ class JapaneseTokenizer:
             for start, end in chunk_bounds(text, (len(text) + 1) // 2):
                 self._tokenize_piece(sudachi, text[start:end], offset + start, out)
             return
-        table = self._table
-        tags, upos, orth, bigram = table.tags, table.upos, table.orth, table.bigram
+        pos_entries = self._pos
         append = out.append
         # One pass. A bigram rule (tag, next tag) is applied when the next morpheme arrives:
         # it may change the POS of the token just emitted (rare: rebuilt) and force this one's.
-        prev_rules: dict[str, tuple[str | None, str | None]] | None = None
+        prev_rules: Rules | None = None
         words = self._words
         for m in morphemes:
             # A dictionary word's POS, dictionary and normalized forms are fixed: read them from
             # Sudachi once per word id. Unknown words (joined numbers, OOV) are read every time.
             word_id = m.word_id()
-            word = words.get(word_id)
-            if word is None:
-                word = (m.part_of_speech_id(), m.dictionary_form(), m.normalized_form())
-                if word_id < OOV_WORD_IDS:
-                    if len(words) >= MAX_CACHED_WORDS:
-                        words.clear()
-                    words[word_id] = word
-            pid, lemma, norm = word
             begin = m.begin()
             end = m.end()
             surface = text[begin:end]
+            word = words.get(word_id)
+            if word is None:
+                pid = m.part_of_speech_id()
+                entry = (
+                    pos_entries[pid]
+                    if pid < len(pos_entries)
+                    else pos_entry(tag_of(m.part_of_speech()))
+                )
+                oov = word_id >= OOV_WORD_IDS
+                # Whitespace comes as 空白 words or unknown words (U+001C, U+2028...): only those
+                # are tested for it below.
+                maybe_space = oov or entry[0] == "空白" or surface.isspace()
+                word = (m.dictionary_form(), m.normalized_form(), *entry, maybe_space)
+                if not oov:
+                    if len(words) >= MAX_CACHED_WORDS:
+                        words.clear()
+                    words[word_id] = word
+            lemma, norm, tag, pos, by_surface, rules, maybe_space = word
             forced = None
             if prev_rules is not None:
-                rule = prev_rules.get(tags[pid])
+                rule = prev_rules.get(tag)
                 if rule is not None:
                     current, forced = rule
                     if current is not None:
@@ -281,20 +288,17 @@ class JapaneseTokenizer:
                         out[-1] = new_token(
                             last.text, last.start, last.end, current, last.lemma, last.norm
                         )
-            if begin == end or surface.isspace():
+            if begin == end or (maybe_space and surface.isspace()):
                 prev_rules = None
                 continue
             if forced is not None:
                 pos = forced
                 prev_rules = None
+            elif by_surface is not None and surface in by_surface:
+                pos = by_surface[surface]
+                prev_rules = None
             else:
-                by_surface = orth[pid]
-                if by_surface is not None and surface in by_surface:
-                    pos = by_surface[surface]
-                    prev_rules = None
-                else:
-                    pos = upos[pid]
-                    prev_rules = bigram[pid]
+                prev_rules = rules
             append(new_token(surface, begin + offset, end + offset, pos, lemma, norm))
 
 

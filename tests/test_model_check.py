@@ -1,0 +1,271 @@
+"""The model check: agreement, disagreement findings, calibration, and the feedback loop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.findings import Code, Severity
+from agents.model_check import (
+    Calibration,
+    OIELLMCheck,
+    calibrate,
+    compare,
+    quantile_of,
+)
+from mre import Record, Span, Task
+
+pytestmark = pytest.mark.timeout(300)
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = "Seiko Epson Corporation was founded in Suwa by Hattori."
+
+
+class FakeOIELLM:
+    """Fakes `training.infer.OIELLM.extract`: answers each text with the pairs given for it."""
+
+    def __init__(self, answers: dict[str, list[tuple[str, str]]], label: str | None = None) -> None:
+        self.answers = answers
+        self.label = label
+        self.calls: list[list[str]] = []
+
+    def extract(
+        self,
+        texts: list[str],
+        task: Task | str,
+        lang: str,
+        *,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+    ) -> list[Record]:
+        self.calls.append(list(texts))
+        return [record(t, self.answers.get(t, []), lang=lang, label=self.label) for t in texts]
+
+
+def record(
+    text: str, pairs: list[tuple[str, str]], *, lang: str = "en", label: str | None = "Technology"
+) -> Record:
+    spans = []
+    for lab, name in pairs:
+        start = text.index(name)
+        spans.append(Span(start=start, end=start + len(name), text=name, label=lab))
+    spans.sort(key=lambda s: (s.start, s.end))
+    output = f"{label or ''}/NER/" + "".join(f":{lab};{name}" for lab, name in pairs)
+    return Record(
+        id="r", lang=lang, task=Task.SCNM, text=text, label=label, spans=spans,
+        meta={"oiellm_output": output},
+    )  # fmt: skip
+
+
+PROJECTED = [("Corporation", "Seiko Epson Corporation"), ("Location", "Suwa"), ("Person", "Hattori")]
+
+
+@pytest.mark.parametrize(
+    ("model_pairs", "expected"),
+    [
+        (PROJECTED, 0.0),  # the same pairs
+        (list(reversed(PROJECTED)), 0.0),  # order does not matter
+        (PROJECTED[:2], 1 - 4 / 5),  # tp 2, fn 1: F1 = 4/5
+        ([*PROJECTED[:1], ("Location", "Epson")], 1 - 2 / 5),  # tp 1, fp 1, fn 2: F1 = 2/5
+        ([], 1.0),
+        ([("Person", "Suwa")], 1.0),  # same text, another label: no true positive
+    ],
+)
+def test_model_check_compare_is_one_minus_pair_f1(model_pairs, expected) -> None:
+    got = compare(record(TEXT, PROJECTED), record(TEXT, model_pairs))
+    assert got.disagreement == pytest.approx(expected)
+
+
+def test_model_check_compare_both_empty_agree() -> None:
+    assert compare(record("No names here.", []), record("No names here.", [])).disagreement == 0.0
+
+
+def test_model_check_compare_normalizes_like_eval_metrics() -> None:
+    wide = "ＳＯＮＹ makes things."
+    got = compare(record(wide, [("Corporation", "ＳＯＮＹ")]), record("SONY makes things.", [("Corporation", "SONY")]))
+    assert got.disagreement == 0.0
+
+
+@pytest.mark.parametrize(
+    ("model_pairs", "threshold", "flagged"),
+    [
+        (PROJECTED, 0.0, False),  # full agreement passes even the strictest threshold
+        (PROJECTED[:2], 0.1, True),  # disagreement 0.2
+        (PROJECTED[:2], 0.2, False),  # not above the threshold
+        (PROJECTED[:2], 0.5, False),
+        ([("Location", "Epson")], 0.9, True),  # disagreement 1.0
+        ([("Location", "Epson")], 1.0, False),  # a threshold of 1.0 never fires
+    ],
+)
+def test_model_check_flags_disagreement_above_threshold(model_pairs, threshold, flagged) -> None:
+    check = OIELLMCheck(FakeOIELLM({TEXT: model_pairs}), threshold)
+    findings = check(record(TEXT, PROJECTED))
+    assert bool(findings) is flagged
+    for f in findings:
+        assert f.code == Code.MODEL_DISAGREEMENT
+        assert f.severity == Severity.ERROR  # an error: the translator retries with it
+
+
+def test_model_check_finding_says_what_the_model_saw() -> None:
+    model_pairs = [("Corporation", "Seiko Epson Corporation"), ("Location", "Epson"), ("Location", "Hattori")]
+    check = OIELLMCheck(FakeOIELLM({TEXT: model_pairs}), 0.3)
+    (finding,) = check(record(TEXT, PROJECTED))
+    # missed: Suwa; unmarked: Epson; another kind: Hattori (Person -> Location)
+    assert "'Suwa' (Location)" in finding.message
+    assert "'Epson' (Location)" in finding.message
+    assert "'Hattori' (Location, marked as Person)" in finding.message
+    assert "disagreement 0.67" in finding.message  # tp 1, fp 2, fn 2: F1 = 2/6
+    assert finding.data["model_pairs"] == [list(p) for p in model_pairs]
+    assert finding.data["projected_pairs"] == [list(p) for p in PROJECTED]
+    assert finding.data["missed"] == [["Location", "Suwa"]]
+    assert finding.data["extra"] == [["Location", "Epson"]]
+    assert finding.data["relabelled"] == [["Hattori", "Person", "Location"]]
+    assert finding.data["threshold"] == 0.3
+    assert finding.data["model_output"].startswith("/NER/:Corporation;Seiko Epson")
+    json.dumps(finding.model_dump(mode="json"))  # goes into the graph state as JSON
+
+
+def test_model_check_caches_by_text() -> None:
+    fake = FakeOIELLM({TEXT: PROJECTED})
+    check = OIELLMCheck(fake, 0.5)
+    check(record(TEXT, PROJECTED))
+    check(record(TEXT, PROJECTED[:1]))  # another draft of the same text
+    assert fake.calls == [[TEXT]]
+    check(record("Hattori lives in Suwa.", [("Person", "Hattori")]))
+    assert len(fake.calls) == 2
+    assert check.calls == 2
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([0.0, 0.2, 0.5, 1.0], 0.9, 0.85),  # position 2.7: 0.5 + 0.7 * (1.0 - 0.5)
+        ([0.0, 0.2, 0.5, 1.0], 0.5, 0.35),  # position 1.5
+        ([0.3], 0.9, 0.3),
+        ([1.0, 0.0, 0.0, 0.0, 0.0], 0.9, 0.6),  # position 3.6 of sorted [0,0,0,0,1]
+        ([0.1, 0.4], 0.0, 0.1),
+        ([0.1, 0.4], 1.0, 0.4),
+    ],
+)
+def test_model_check_quantile_interpolates(values, q, expected) -> None:
+    assert quantile_of(values, q) == pytest.approx(expected)
+
+
+def test_model_check_calibrates_on_a_gold_slice(tmp_path: Path) -> None:
+    texts = [f"Hattori met Kato in Suwa, day {i}." for i in range(5)]
+    gold_pairs = [("Person", "Hattori"), ("Person", "Kato"), ("Location", "Suwa")]
+    gold = [record(t, gold_pairs) for t in texts]
+    answers = {
+        texts[0]: gold_pairs,  # 0.0
+        texts[1]: gold_pairs,  # 0.0
+        texts[2]: gold_pairs[:2],  # tp 2, fn 1: 1 - 4/5 = 0.2
+        texts[3]: gold_pairs[:1],  # tp 1, fn 2: 1 - 2/4 = 0.5
+        texts[4]: [],  # 1.0
+    }
+    cal = calibrate(FakeOIELLM(answers), gold, quantile=0.75, max_new_tokens=64)
+    # sorted [0, 0, 0.2, 0.5, 1.0], position 0.75 * 4 = 3: 0.5
+    assert cal.disagreements == pytest.approx([0.0, 0.0, 0.2, 0.5, 1.0])
+    assert cal.threshold == pytest.approx(0.5)
+    assert cal.mean_disagreement == pytest.approx(0.34)
+    assert cal.n == 5
+    cal.save(tmp_path)
+    back = Calibration.read(tmp_path)
+    assert back == cal
+    # at the calibrated threshold, the gold record with disagreement 1.0 is flagged, the rest pass
+    check = OIELLMCheck(FakeOIELLM(answers), back.threshold)
+    assert [bool(check(g)) for g in gold] == [False, False, False, False, True]
+
+
+def test_model_check_load_without_calibration_says_how(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"python -m agents\.model_check"):
+        OIELLMCheck.load(tmp_path)
+
+
+def test_model_check_rejects_threshold_out_of_range() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        OIELLMCheck(FakeOIELLM({}), 1.5)
+
+
+# ---- through the graph: a real tiny checkpoint, the CLI and the local server ----------------
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A barely trained tiny OIELLM (it extracts nothing useful) with a hand-set threshold."""
+    pytest.importorskip("torch")
+    from training.config import load_config
+    from training.train import main as train_main
+
+    out = tmp_path_factory.mktemp("ckpt")
+    cfg = load_config(
+        ROOT / "training" / "configs" / "tiny.yaml",
+        [
+            f"train_files=[{ROOT / 'examples' / 'demo.jsonl'}]", f"out_dir={out}", "max_steps=1",
+            "save_every=0", "eval_fraction=0", "progress=false", "tokenizer_vocab_size=512",
+            "model_config={model_type: qwen2, hidden_size: 32, intermediate_size: 64, "
+            "num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, "
+            "max_position_embeddings: 512, tie_word_embeddings: true}",
+        ],
+    )  # fmt: skip
+    final = train_main(cfg).final_dir
+    assert final is not None
+    Calibration(threshold=0.25, quantile=0.9, n=0, mean_disagreement=0.0, max_new_tokens=16).save(final)
+    return final
+
+
+@pytest.mark.parametrize("with_check", [True, False])
+def test_model_check_feedback_reaches_the_translator(
+    tiny_checkpoint: Path, tmp_path: Path, with_check: bool
+) -> None:
+    from agents.openai_server import LocalOpenAIServer
+    from graphs.translate import main
+    from tests.llm_fakes import DEMO, RecordedTranslator
+    from training.self_train import model_check_effect
+
+    ids = [json.loads(line)["id"] for line in DEMO.read_text(encoding="utf-8").splitlines()[:2]]
+    out = tmp_path / "out"
+    args = ["--input", str(DEMO), "--limit", "2", "--source", "ja", "--target", "en",
+            "--out", str(out), "--max-attempts", "2", "--concurrency", "1", "--no-progress",
+            "--log-level", "WARNING"]  # fmt: skip
+    if with_check:
+        args += ["--verifier-model", str(tiny_checkpoint)]
+    handler = RecordedTranslator()
+    with LocalOpenAIServer(handler) as server:
+        rc = main([*args, "--base-url", server.base_url], environ={"OPENAI_API_KEY": "sk-test"})
+        requests = list(server.requests)
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    if not with_check:  # switched off: the recorded translations pass the rule checks
+        assert report["counts"]["en"] == {"accepted": 2, "rejected": 0}
+        assert len(requests) == 2
+        assert model_check_effect(out, ["en"])["records"] == 0
+        return
+    # both demo records have entities the untrained model cannot find: disagreement 1.0 > 0.25
+    assert report["counts"]["en"] == {"accepted": 0, "rejected": 2}
+    assert report["findings"]["model_disagreement"] == 4  # 2 records x 2 attempts
+    assert len(requests) == 4
+    rejected = [json.loads(x) for x in (out / "en" / "rejected.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in rejected) == sorted(ids)
+    for line in rejected:
+        assert line["reasons"] == ["model_disagreement"]
+        (finding,) = line["findings"]
+        assert finding["data"]["disagreement"] > 0.25
+        assert finding["data"]["projected_pairs"] == [
+            [s["label"], s["text"]] for s in line["draft"]["spans"]
+        ]
+        # the retry of this record carried the model's finding as feedback
+        mine = [r for r in requests if (handler.entry(r) or {}).get("id") == line["key"]]
+        assert len(mine) == 2
+        assert "<previous>" not in mine[0].all_text
+        retry = [r for r in mine if "<previous>" in r.all_text]
+        assert len(retry) == 1
+        feedback = retry[0].messages[-1]["content"]
+        assert "extraction model" in feedback
+        assert "did not recognise these marked entities" in feedback
+        for label, text in finding["data"]["missed"][:3]:
+            assert f"{text!r} ({label})" in feedback
+    assert model_check_effect(out, ["en"]) == {
+        "records": 2, "rejected": 2, "accepted_after_retry": 0, "attempts": 4,
+    }  # fmt: skip
