@@ -400,9 +400,9 @@ def _mmm_decoder() -> Callable[..., Any]:
             "reading MMM json needs the OIELLM format parser training.format, which could not "
             f"be imported ({exc}); run from the project checkout or install mmm-translate"
         ) from exc
-    decode = getattr(module, "decode", None)
+    decode = getattr(module, "decode_pair", None)
     if not callable(decode):
-        raise MREError("training.format has no decode(input, output, *, id, lang, task)")
+        raise MREError("training.format has no decode_pair(input, output, *, id, lang, task)")
     return decode
 
 

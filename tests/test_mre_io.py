@@ -6,13 +6,12 @@ import io
 import json
 import os
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mre import JsonlWriter, MREError, Record, RecordError, Span, read_records, write_jsonl
+from mre import JsonlWriter, MREError, Record, RecordError, Span, Task, read_records, write_jsonl
 from mre.io import detect_format, validation_reason
 
 SHARED_DATA = Path(
@@ -357,46 +356,10 @@ def test_io_empty_file_yields_nothing(tmp_path: Path) -> None:
     assert list(read_records(path)) == []
 
 
-# -- MMM files through training.format.decode ----------------------------------------------
+# -- MMM files through the real OIELLM parser, training.format.decode_pair ---------------
 
 
-class FakeFormat(types.ModuleType):
-    """Stands in for training.format: decodes "text/NER" + "label/NER/:type;span..."."""
-
-    def __init__(self) -> None:
-        super().__init__("training.format")
-        self.calls: list[dict[str, Any]] = []
-
-    def decode(self, input: str, output: str, *, id: str, lang: str, task: Any) -> Record:
-        self.calls.append({"id": id, "lang": lang, "task": task})
-        text = input.rsplit("/", 1)[0]
-        label, _, rest = output.split("/", 2)
-        spans = []
-        for chunk in filter(None, rest.split(":")):
-            kind, _, phrase = chunk.partition(";")
-            start = text.find(phrase)
-            if start < 0:
-                raise ValueError(f"span {phrase!r} is not in the text")
-            spans.append(
-                {"start": start, "end": start + len(phrase), "text": phrase, "label": kind}
-            )
-        return Record.model_validate(
-            {
-                "id": id,
-                "lang": lang,
-                "task": task or "SCNM",
-                "text": text,
-                "label": label,
-                "spans": sorted(spans, key=lambda s: (s["start"], s["end"])),
-            }
-        )
-
-
-def test_io_mmm_reads_pairs_through_training_format(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = FakeFormat()
-    monkeypatch.setitem(sys.modules, "training.format", fake)
+def test_io_mmm_reads_pairs_through_training_format(tmp_path: Path) -> None:
     path = tmp_path / "Train_En_0_SCNM_dataset.json"
     items = [
         {
@@ -411,9 +374,9 @@ def test_io_mmm_reads_pairs_through_training_format(
     assert [r.id for r in records] == ["mmm-Train_En_0_SCNM_dataset-1"]
     assert records[0].pairs() == [("Person", "Kazan"), ("Person", "Marlon Brando")]
     assert (records[0].lang, records[0].label) == ("en", "Literature")
-    assert fake.calls[0]["lang"] == "en" and fake.calls[0]["task"].value == "SCNM"
+    assert records[0].task.value == "SCNM"
     assert reader.stats.by_kind == {"format": 1}
-    with pytest.raises(RecordError, match="'Mars' is not in the text") as info:
+    with pytest.raises(RecordError, match="Mars") as info:
         list(read_records(path))
     assert (info.value.line, info.value.record_id) == (6, "mmm-Train_En_0_SCNM_dataset-2")
 
@@ -430,16 +393,16 @@ def test_io_mmm_reads_pairs_through_training_format(
     ],
 )
 def test_io_mmm_language_and_task_from_file_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, lang: str, task: str | None
+    tmp_path: Path, name: str, lang: str, task: str | None
 ) -> None:
-    fake = FakeFormat()
-    monkeypatch.setitem(sys.modules, "training.format", fake)
+    # the name gives lang and task; without a task in the name, the task word decides
+    word = Task(task).task_word if task else "Relation Extraction"
     path = tmp_path / name
-    path.write_text(json.dumps([{"input": "a b/NER", "output": "x/NER/"}]), encoding="utf-8")
-    list(read_records(path, strict=False))
-    call = fake.calls[0]
-    assert call["lang"] == lang
-    assert (call["task"].value if call["task"] is not None else None) == task
+    path.write_text(json.dumps([{"input": f"a b/{word}", "output": f"x/{word}/"}]), encoding="utf-8")
+    [record] = list(read_records(path))
+    assert record.lang == lang
+    assert record.task.value == (task or "TCREE")
+    assert (record.text, record.label, record.spans) == ("a b", "x", [])
 
 
 def test_io_mmm_without_training_format_says_what_is_missing(

@@ -100,9 +100,8 @@ def test_train_two_steps_change_every_parameter_and_lower_the_loss(
 # -- a tiny model learns the synthetic task; its saved copy generates the same ----------------
 
 
-# The tests below share one trained model (the `learned` fixture). It trains for about 60 s of
-# CPU time: 40-65 s wall on 2 cores with some load, up to ~130 s when four jobs share them.
-# So they are marked slow, which plain `pytest` still runs; `-m "not slow"` skips them.
+# The tests below share one trained model (the `learned` fixture): 5 s on 2 idle cores, up to
+# ~130 s when four other jobs share them.
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Record]]:
     """``training.train.main`` on the synthetic task: 160 steps of a 2-layer model (it reaches
@@ -131,7 +130,6 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Record]
     return main(cfg), held
 
 
-@pytest.mark.slow
 def test_train_tiny_model_learns_the_synthetic_task(learned: tuple[Any, list[Record]]) -> None:
     from training.infer import OIELLM
 
@@ -153,7 +151,6 @@ def test_train_tiny_model_learns_the_synthetic_task(learned: tuple[Any, list[Rec
     assert exact / len(held) >= 0.9, (exact, wrong[:5])
 
 
-@pytest.mark.slow
 def test_train_saved_model_generates_the_same(learned: tuple[Any, list[Record]]) -> None:
     from training.infer import OIELLM
 
@@ -171,7 +168,6 @@ def test_train_saved_model_generates_the_same(learned: tuple[Any, list[Record]])
     assert [r.id for r in records] == [r.id for r in held]
 
 
-@pytest.mark.slow
 def test_train_batching_does_not_change_generations(learned: tuple[Any, list[Record]]) -> None:
     from training.infer import OIELLM
 
@@ -182,7 +178,6 @@ def test_train_batching_does_not_change_generations(learned: tuple[Any, list[Rec
     assert [g.text for g in model.generate(inputs, batch_size=12, max_new_tokens=40)] == one_by_one
 
 
-@pytest.mark.slow
 def test_train_cut_off_generation_is_reported(learned: tuple[Any, list[Record]]) -> None:
     from training.infer import OIELLM
 
@@ -255,7 +250,7 @@ def test_train_cli_rejects_bad_config_with_exit_code_2(capsys: pytest.CaptureFix
 # -- fine-tuning a base model from a local path, with LoRA ---------------------------------------
 
 
-def test_train_lora_fine_tune_of_a_local_base(tmp_path: Path) -> None:
+def test_train_lora_fine_tune_of_a_local_base_with_checkpointing(tmp_path: Path) -> None:
     from training.infer import OIELLM
     from training.model import build_model_from_config
     from training.train import main
@@ -270,6 +265,7 @@ def test_train_lora_fine_tune_of_a_local_base(tmp_path: Path) -> None:
     def cfg(**kw: Any) -> TrainConfig:
         values: dict[str, Any] = dict(
             model=str(tmp_path / "base"), lora=True, lora_r=4, lora_alpha=8,
+            gradient_checkpointing=True,
             lora_target_modules=["q_proj", "v_proj"], train_files=[str(tmp_path / "train.jsonl")],
             max_seq_len=96, rows_per_batch=2, max_steps=2, lr=1e-2, device="cpu",
             precision="fp32", out_dir=str(tmp_path / "run"), save_every=1, progress=False,
@@ -291,3 +287,43 @@ def test_train_lora_fine_tune_of_a_local_base(tmp_path: Path) -> None:
     assert len(adapter.generate(inputs[:1], max_new_tokens=4)) == 1
     resumed = main(cfg(resume=str(step1), out_dir=str(tmp_path / "run2")))
     assert resumed.losses == pytest.approx(result.losses[1:], rel=1e-5)
+
+
+# -- several processes: DDP and FSDP2 over gloo on CPU --------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_ddp_and_fsdp_agree(tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes: DDP and FSDP2 give the same losses and the same model."""
+    import torch
+    from safetensors.torch import load_file
+
+    train, _ = synthetic.split(n_heldout=0)
+    write_jsonl(train[:200], tmp_path / "train.jsonl")
+    small = dict(TINY_MODEL, hidden_size=32, intermediate_size=64)
+    overrides = [
+        f"model_config={small}", "tokenizer_vocab_size=300",
+        f"train_files=[{tmp_path / 'train.jsonl'}]", "max_seq_len=128", "rows_per_batch=2",
+        "grad_accum=2", "max_steps=3", "lr=5e-3", "device=cpu", "precision=fp32",
+        "progress=false", "log_every=1",
+    ]  # fmt: skip
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    losses = {}
+    for mode in ("ddp", "fsdp"):
+        out = tmp_path / mode
+        cmd = [*torchrun, "-m", "training.train", *overrides, f"out_dir={out}",
+               f"fsdp={mode == 'fsdp'}"]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        losses[mode] = [
+            line.split(" loss ")[1].split()[0]
+            for line in proc.stderr.splitlines()
+            if " loss " in line and "step " in line
+        ]
+        assert len(losses[mode]) == 3, proc.stderr[-2000:]
+    assert losses["ddp"] == losses["fsdp"]
+    a = load_file(tmp_path / "ddp" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "fsdp" / "final" / "model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
