@@ -30,11 +30,11 @@ from agents.llm import LLMSettings, build_chat_model  # noqa: E402
 from agents.openai_server import LocalOpenAIServer  # noqa: E402
 from agents.schemas import TranslationAnswer  # noqa: E402
 from agents.translator import Draft, Translator  # noqa: E402
-from graphs.context import TranslateContext  # noqa: E402
+from graphs.context import TranslateContext, target_tokenizers  # noqa: E402
 from graphs.runner import Counters, RunConfig, run_pairs  # noqa: E402
 from mre import Record  # noqa: E402
 from tests.llm_fakes import DEMO, RecordedTranslator  # noqa: E402
-from word_tokenizers import get, get_language  # noqa: E402
+from word_tokenizers import get_language  # noqa: E402
 
 
 class TimedTranslator(Translator):
@@ -65,7 +65,7 @@ def context(base_url: str, targets: list[str]) -> TranslateContext:
         translator=translator,
         source_lang=get_language("ja"),
         languages={t: get_language(t) for t in targets},
-        tokenizers={t: get(t) for t in targets},
+        tokenizers=target_tokenizers({t: get_language(t) for t in targets}, needs_pos=False),
     )
 
 

@@ -10,6 +10,17 @@ from agents.verifier import ModelCheck, VerifierConfig
 from word_tokenizers import Language, Token, Tokenizer
 
 
+def target_tokenizers(languages: dict[str, Language], *, needs_pos: bool) -> dict[str, Tokenizer]:
+    """A word tokenizer per target; without POS tags (faster, same boundaries) when no task
+    of the run needs them."""
+    from word_tokenizers import get
+
+    return {
+        code: get(code) if needs_pos else get(code, **lang.boundary_options)
+        for code, lang in languages.items()
+    }
+
+
 @dataclass
 class TranslateContext:
     """The runtime context every node receives (`runtime.context`)."""

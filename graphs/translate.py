@@ -139,14 +139,13 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from agents.cache import ResponseCache
     from agents.llm import build_chat_model
     from agents.translator import Translator
-    from graphs.context import TranslateContext
+    from graphs.context import TranslateContext, target_tokenizers
     from graphs.runner import RunConfig, run_pairs
-    from word_tokenizers import get, get_language
+    from word_tokenizers import get_language
 
     records, invalid = read_input(args.input, fmt=args.format, strict=args.strict, limit=args.limit)
     source = get_language(args.source)
     languages = {t: get_language(t) for t in args.target}
-    tokenizers = {t: get(t) for t in args.target}
     from graphs.runner import InvalidInput
 
     for record in [r for r in records if r.lang != source.code]:
@@ -160,6 +159,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             )
         )
     records = [r for r in records if r.lang == source.code]
+    tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
     translator = Translator(

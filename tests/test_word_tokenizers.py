@@ -83,6 +83,18 @@ def test_word_tokenizers_offsets_come_from_the_text(tokenizer: Tokenizer, text: 
     assert tokenizer.tokenize_batch([text, "", text]) == [tokens, [], tokens]
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=texts)
+@pytest.mark.parametrize("lang", LANGS)
+def test_word_tokenizers_boundary_options_keep_the_boundaries(lang: str, text: str) -> None:
+    # the faster tokenizer a run uses when no task needs POS must cut words the same way
+    options = word_tokenizers.get_language(lang).boundary_options
+    fast = word_tokenizers.get(lang, **options).tokenize(text)
+    full = word_tokenizers.get(lang).tokenize(text)
+    check_tokens(text, fast)
+    assert [(t.start, t.end) for t in fast] == [(t.start, t.end) for t in full]
+
+
 @pytest.mark.parametrize(
     ("lang", "text"),
     [

@@ -40,7 +40,10 @@ class Language:
     - `foreign_ok` are other scripts a text of this language may carry (Latin acronyms...);
     - `glossary` maps, per task, a Japanese (pivot) label to this language's label;
     - `length_factor` is the typical length of a translation into this language relative to
-      Japanese (characters), used by the length-ratio check.
+      Japanese (characters), used by the length-ratio check;
+    - `boundary_options` are tokenizer options that give the same token boundaries faster,
+      without POS tags (English: `{"tag": False}` skips spaCy's tagger); the translation run
+      uses them when no task of the input needs POS classes.
     """
 
     code: str
@@ -50,6 +53,7 @@ class Language:
     foreign_ok: frozenset[str] = frozenset({"Latin"})
     glossary: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     length_factor: float = 1.0
+    boundary_options: Mapping[str, Any] = field(default_factory=dict)
 
     def residue_scripts(self, source: Language) -> frozenset[str]:
         """Scripts that, found in a translation from `source` into this language, are residue."""

@@ -31,30 +31,36 @@ class EnglishTokenizer:
 
     lang = "en"
 
-    def __init__(self, nlp: Any, batch_size: int = 256) -> None:
+    def __init__(self, nlp: Any, batch_size: int = 256, tag: bool = True) -> None:
         self.nlp = nlp
         self.batch_size = batch_size
+        self.tag = tag  # False: spaCy's tokenizer only (same boundaries), pos "X", lemma = text
 
     def __repr__(self) -> str:
         return f"EnglishTokenizer(model={self.nlp.meta.get('name')!r})"
 
+    def _doc(self, text: str) -> Any:
+        return self.nlp(text) if self.tag else self.nlp.make_doc(text)
+
     def tokenize(self, text: str) -> list[Token]:
         if len(text) <= self.nlp.max_length:
-            return _tokens(self.nlp(text), 0)
+            return _tokens(self._doc(text), 0, self.tag)
         out: list[Token] = []
         for start, end in chunk_bounds(text, self.nlp.max_length):
-            out.extend(_tokens(self.nlp(text[start:end]), start))
+            out.extend(_tokens(self._doc(text[start:end]), start, self.tag))
         return out
 
     def tokenize_batch(self, texts: Iterable[str]) -> list[list[Token]]:
         texts = list(texts)
         limit = self.nlp.max_length
+        if not self.tag:
+            return [self.tokenize(t) for t in texts]
         short = [t for t in texts if len(t) <= limit]
         docs = iter(self.nlp.pipe(short, batch_size=self.batch_size))
         return [_tokens(next(docs), 0) if len(t) <= limit else self.tokenize(t) for t in texts]
 
 
-def _tokens(doc: Any, offset: int) -> list[Token]:
+def _tokens(doc: Any, offset: int, tagged: bool = True) -> list[Token]:
     out: list[Token] = []
     append = out.append
     for t in doc:
@@ -62,8 +68,11 @@ def _tokens(doc: Any, offset: int) -> list[Token]:
             continue
         word: str = t.text
         start: int = t.idx + offset
-        lemma: str = t.lemma_
-        append(new_token(word, start, start + len(word), t.pos_, lemma, lemma.lower()))
+        if tagged:
+            lemma: str = t.lemma_
+            append(new_token(word, start, start + len(word), t.pos_, lemma, lemma.lower()))
+        else:
+            append(new_token(word, start, start + len(word), "X", word, word.lower()))
     return out
 
 
@@ -74,8 +83,13 @@ def _installed(model: str) -> bool:
     return importlib.util.find_spec(model) is not None
 
 
-def make_tokenizer(model: str | None = None, batch_size: int = 256) -> EnglishTokenizer:
-    """The English word tokenizer over spaCy `model` (default: the first of MODELS found)."""
+def make_tokenizer(
+    model: str | None = None, batch_size: int = 256, tag: bool = True
+) -> EnglishTokenizer:
+    """The English word tokenizer over spaCy `model` (default: the first of MODELS found).
+
+    `tag=False`: boundaries only (spaCy's rule-based tokenizer, the same tokens), no POS.
+    """
     if importlib.util.find_spec("spacy") is None:
         raise MissingBackendError("en", "spacy", "en")
     candidates = (model,) if model else MODELS
@@ -90,7 +104,7 @@ def make_tokenizer(model: str | None = None, batch_size: int = 256) -> EnglishTo
         raise ValueError(
             f"spaCy model {found} lacks {sorted(missing)}: it cannot give POS and lemmas"
         )
-    return EnglishTokenizer(nlp, batch_size=batch_size)
+    return EnglishTokenizer(nlp, batch_size=batch_size, tag=tag)
 
 
 LANGUAGE = Language(
@@ -99,5 +113,6 @@ LANGUAGE = Language(
     tokenizer=make_tokenizer,
     scripts=frozenset({"Latin"}),
     foreign_ok=frozenset(),
+    boundary_options={"tag": False},
     length_factor=2.7,  # median en/ja length of the demo translations: 2.67
 )
