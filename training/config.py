@@ -3,20 +3,27 @@
 ``python -m training.train --config training/configs/tiny.yaml max_steps=50 --lr 1e-3``:
 overrides are ``key=value`` or ``--key value`` / ``--key=value``; values are read as YAML
 scalars (``true``, ``3``, ``[a, b]``) and checked against the field's type.
+
+The reading machinery (``build_config``, ``read_config``, ``help_text``, ``cli_front``) works for
+any config dataclass; ``training.self_train`` reads its ``SelfTrainConfig`` with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import sys
 import types
 import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Precision = Literal["auto", "fp32", "bf16", "bf16-pure", "autocast"]
 PromptStyle = Literal["plain", "chat"]
+C = TypeVar("C")  # a config dataclass
 
 
 def _h(help: str) -> dict[str, str]:
@@ -181,8 +188,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
 
 
 def _coerce(name: str, value: Any, tp: Any) -> Any:
@@ -194,7 +202,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"{name}: union types are not supported in TrainConfig")
+        raise TypeError(f"{name}: union types are not supported in config dataclasses")
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -202,12 +210,17 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise ValueError(f"{name}: expected true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"{name}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"{name}: expected an integer, got {value!r}") from None
+        try:  # 3, "3" and 3.0 are integers; True, 3.5 and "3.0" are not
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError
+            number = int(value)
+            if isinstance(value, float) and value != number:
+                raise ValueError
+            return number
+        except (ValueError, OverflowError):
+            raise ValueError(
+                f"{name}: expected an integer, got {value!r} (expected a number with no fraction)"
+            ) from None
     if tp is float:
         if isinstance(value, bool):
             raise ValueError(f"{name}: expected a number, got {value!r}")
@@ -239,24 +252,36 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
     raise TypeError(f"{name}: unsupported field type {tp!r}")
 
 
-def _unknown(key: str, known: list[str]) -> ValueError:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ValueError(f"unknown config key {key!r}{hint}")
+def build_config(cls: type[C], values: Mapping[str, Any], *, what: str = "config") -> C:
+    """A ``cls`` (a config dataclass) from a mapping, every value checked against its field's
+    type; ``what`` names the config in the unknown-key error.
 
-
-def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    """A TrainConfig from a mapping (YAML), every value checked against its field's type."""
-    types_ = _field_types()
-    kwargs = {}
+    A key ``FIELD.KEY`` (from the command line) sets one entry of the mapping field ``FIELD``.
+    """
+    types_ = _field_types(cls)
+    kwargs: dict[str, Any] = {}
+    dotted: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
+        head, _, sub = key.partition(".")
+        if sub and typing.get_origin(types_.get(head)) is dict:
+            dotted.setdefault(head, {})[sub] = value
+            continue
         if key not in types_:
-            raise _unknown(key, sorted(types_))
+            close = difflib.get_close_matches(key, sorted(types_), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown {what} key {key!r}{hint}")
         kwargs[key] = _coerce(key, value, types_[key])
-    return TrainConfig(**kwargs)
+    for head, entries in dotted.items():
+        kwargs[head] = {**kwargs.get(head, {}), **entries}
+    return cls(**kwargs)
 
 
-def parse_overrides(args: list[str]) -> dict[str, Any]:
+def config_from_dict(values: Mapping[str, Any]) -> TrainConfig:
+    """A TrainConfig from a mapping (YAML), every value checked against its field's type."""
+    return build_config(TrainConfig, values)
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     """``["a=1", "--b", "2", "--c=x"]`` -> ``{"a": 1, "b": 2, "c": "x"}`` (values as YAML)."""
     import yaml
 
@@ -282,8 +307,14 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """The config in the YAML file ``path`` (None: defaults) with ``overrides`` applied."""
+def read_config(
+    cls: type[C],
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    what: str = "config",
+) -> C:
+    """The ``cls`` in the YAML file ``path`` (None: defaults) with ``overrides`` applied."""
     import yaml
 
     values: dict[str, Any] = {}
@@ -296,19 +327,24 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if loaded is not None and not isinstance(loaded, dict):
             raise ValueError(f"{path}: the config must be a mapping, got {type(loaded).__name__}")
         values.update(loaded or {})
-    values.update(parse_overrides(overrides or []))
+    values.update(parse_overrides(overrides))
     try:
-        return config_from_dict(values)
+        return build_config(cls, values, what=what)
     except ValueError as err:
         where = f"{path}: " if path is not None else ""
         raise ValueError(f"{where}{err}") from err
 
 
-def help_text() -> str:
-    """One line per field: name, type, default, help."""
+def load_config(path: str | Path | None, overrides: Sequence[str] | None = None) -> TrainConfig:
+    """The TrainConfig in the YAML file ``path`` (None: defaults) with ``overrides`` applied."""
+    return read_config(TrainConfig, path, overrides or ())
+
+
+def help_text(cls: type[Any] = TrainConfig) -> str:
+    """One line per field of the config dataclass ``cls``: name, type, default, help."""
     lines = []
-    types_ = _field_types()
-    for f in dataclasses.fields(TrainConfig):
+    types_ = _field_types(cls)
+    for f in dataclasses.fields(cls):
         if f.default_factory is not dataclasses.MISSING:
             default: Any = f.default_factory()
         else:
@@ -316,3 +352,36 @@ def help_text() -> str:
         tp = getattr(types_[f.name], "__name__", str(types_[f.name]))
         lines.append(f"  {f.name} ({tp}, default {default!r}): {f.metadata.get('help', '')}")
     return "\n".join(lines)
+
+
+def cli_front(
+    argv: Sequence[str] | None,
+    load: Callable[[str | None, list[str]], C],
+    *,
+    doc: str | None,
+    options: str,
+) -> C | int:
+    """The shared start of a ``--config FILE [key=value | --key value ...]`` command line: the
+    config ``load(path, overrides)`` returns, or the exit code when there is nothing to run
+    (0 after ``-h`` / ``--help``, which prints ``doc`` and ``options``; 2 after an error)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(doc)
+        print(options)
+        return 0
+    path = None
+    if "--config" in args:
+        i = args.index("--config")
+        if i + 1 >= len(args):
+            print("error: --config needs a file", file=sys.stderr)
+            return 2
+        path = args[i + 1]
+        del args[i : i + 2]
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return load(path, args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -51,15 +51,12 @@ Guards against a loop that confirms its own errors:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import logging
 import math
 import os
 import sys
-import types
-import typing
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +65,7 @@ from typing import Any, Literal
 
 from mre.errors import MREError
 from mre.record import Record
+from training.config import build_config, cli_front, help_text, read_config
 
 log = logging.getLogger(__name__)
 
@@ -192,94 +190,17 @@ class SelfTrainConfig:
 # ---- config reading -----------------------------------------------------------------------
 
 
-def _coerce(name: str, value: Any, tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ValueError(f"{name}: expected one of {list(typing.get_args(tp))}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"{name}: union types are not supported")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ValueError(f"{name}: expected true or false, got {value!r}")
-    if tp in (int, float):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
-        try:
-            number = tp(value)
-        except ValueError:
-            raise ValueError(f"{name}: expected a number, got {value!r}") from None
-        if tp is int and isinstance(value, float) and value != number:
-            raise ValueError(f"{name}: expected an integer, got {value!r}")
-        return number
-    if tp is str:
-        if isinstance(value, dict | list):
-            raise ValueError(f"{name}: expected a string, got {value!r}")
-        return "" if value is None else str(value)
-    if origin is list:
-        if value is None:
-            return []
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise ValueError(f"{name}: expected a list, got {value!r}")
-        return [_coerce(name, v, typing.get_args(tp)[0]) for v in value]
-    if origin is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: expected a mapping, got {value!r}")
-        return dict(value)
-    raise TypeError(f"{name}: unsupported field type {tp!r}")
-
-
 def config_from_dict(values: Mapping[str, Any]) -> SelfTrainConfig:
     """A SelfTrainConfig from a mapping, every value checked against its field's type.
 
     Keys ``train_overrides.KEY`` (from the command line) set one training override.
     """
-    hints = typing.get_type_hints(SelfTrainConfig)
-    kwargs: dict[str, Any] = {}
-    dotted: dict[str, Any] = {}
-    for key, value in values.items():
-        if key.startswith("train_overrides."):
-            dotted[key.split(".", 1)[1]] = value
-            continue
-        if key not in hints:
-            close = difflib.get_close_matches(key, sorted(hints), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown self-training config key {key!r}{hint}")
-        kwargs[key] = _coerce(key, value, hints[key])
-    if dotted:
-        kwargs["train_overrides"] = {**kwargs.get("train_overrides", {}), **dotted}
-    return SelfTrainConfig(**kwargs)
+    return build_config(SelfTrainConfig, values, what="self-training config")
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> SelfTrainConfig:
     """The config in the YAML file `path` with `key=value` / `--key value` overrides."""
-    import yaml
-
-    from training.config import parse_overrides
-
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
-            raise ValueError(f"{path}: cannot read the config: {err}") from err
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the config must be a mapping")
-        values.update(loaded or {})
-    values.update(parse_overrides(list(overrides)))
-    try:
-        return config_from_dict(values)
-    except ValueError as err:
-        where = f"{path}: " if path is not None else ""
-        raise ValueError(f"{where}{err}") from err
+    return read_config(SelfTrainConfig, path, overrides, what="self-training config")
 
 
 # ---- the gold guard -----------------------------------------------------------------------
@@ -874,39 +795,16 @@ def main(cfg: SelfTrainConfig, environ: Mapping[str, str] | None = None) -> dict
     return SelfTrain(cfg, environ)()
 
 
-def help_text() -> str:
-    hints = typing.get_type_hints(SelfTrainConfig)
-    lines = []
-    for f in dataclasses.fields(SelfTrainConfig):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        tp = getattr(hints[f.name], "__name__", str(hints[f.name]))
-        lines.append(f"  {f.name} ({tp}, default {default!r}): {f.metadata.get('help', '')}")
-    return "\n".join(lines)
-
-
 def cli(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
-        print("options (--config FILE, then key=value or --key value; train_overrides.KEY=V):")
-        print(help_text())
-        return 0
-    path = None
-    if "--config" in args:
-        i = args.index("--config")
-        if i + 1 >= len(args):
-            print("error: --config needs a file", file=sys.stderr)
-            return 2
-        path = args[i + 1]
-        del args[i : i + 2]
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    cfg = cli_front(
+        argv,
+        load_config,
+        doc=__doc__,
+        options="options (--config FILE, then key=value or --key value; train_overrides.KEY=V):\n"
+        + help_text(SelfTrainConfig),
     )
-    try:
-        cfg = load_config(path, args)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if isinstance(cfg, int):
+        return cfg
     report = main(cfg, environ=os.environ)
     for rep in report["rounds"]:
         gold = rep["gold"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig, help_text, load_config
+from training.config import TrainConfig, cli_front, help_text, load_config
 
 logger = logging.getLogger(__name__)
 
@@ -609,6 +609,31 @@ def main(cfg: TrainConfig) -> TrainResult:
         if dist.main:
             logger.info("resumed from %s at step %d", source, step)
 
+    def run_eval() -> float:
+        return evaluate(
+            model,
+            eval_rows,
+            max_len=cfg.max_seq_len,
+            pad_id=pad_id,
+            batch_rows=cfg.rows_per_batch,
+            device=device,
+            autocast=autocast,
+        )
+
+    def save_step_checkpoint(step: int) -> None:
+        save_checkpoint(
+            out_dir / "checkpoints" / f"step-{step:07d}",
+            model=model,
+            tokenizer=tokenizer,
+            optim=optim,
+            cfg=cfg,
+            step=step,
+            stream=stream,
+            dist=dist,
+        )
+        if dist.main:
+            _prune_checkpoints(out_dir, cfg.keep_checkpoints)
+
     dense_flops, attn_flops = flops_per_token(_unwrap(model).config, (len(e) for e in examples))
     peak = _peak_flops(device) if device.type == "cuda" else None
     result = TrainResult(steps=step, padding_waste=stats.padding_waste)
@@ -676,15 +701,7 @@ def main(cfg: TrainConfig) -> TrainResult:
                     mfu,
                 )
         if eval_rows and cfg.eval_every and step % cfg.eval_every == 0 and step < total_steps:
-            eval_loss = evaluate(
-                model,
-                eval_rows,
-                max_len=cfg.max_seq_len,
-                pad_id=pad_id,
-                batch_rows=cfg.rows_per_batch,
-                device=device,
-                autocast=autocast,
-            )
+            eval_loss = run_eval()
             if dist.main:
                 logger.info("step %d eval loss %.4f", step, eval_loss)
         if cfg.max_minutes and _time_is_up(t_start, cfg.max_minutes, dist, device):
@@ -692,48 +709,18 @@ def main(cfg: TrainConfig) -> TrainResult:
                 logger.info("max_minutes=%s reached at step %d; stopping", cfg.max_minutes, step)
             total_steps = step
         if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
-            save_checkpoint(
-                out_dir / "checkpoints" / f"step-{step:07d}",
-                model=model,
-                tokenizer=tokenizer,
-                optim=optim,
-                cfg=cfg,
-                step=step,
-                stream=stream,
-                dist=dist,
-            )
-            if dist.main:
-                _prune_checkpoints(out_dir, cfg.keep_checkpoints)
+            save_step_checkpoint(step)
     progress.close()
 
     elapsed = time.perf_counter() - t_start
     result.steps = step
     result.tokens_per_s = tokens_seen / elapsed if elapsed > 0 else 0.0
     if eval_rows:
-        result.eval_loss = evaluate(
-            model,
-            eval_rows,
-            max_len=cfg.max_seq_len,
-            pad_id=pad_id,
-            batch_rows=cfg.rows_per_batch,
-            device=device,
-            autocast=autocast,
-        )
+        result.eval_loss = run_eval()
         if dist.main:
             logger.info("eval loss %.4f", result.eval_loss)
     if cfg.save_every:
-        save_checkpoint(
-            out_dir / "checkpoints" / f"step-{step:07d}",
-            model=model,
-            tokenizer=tokenizer,
-            optim=optim,
-            cfg=cfg,
-            step=step,
-            stream=stream,
-            dist=dist,
-        )
-        if dist.main:
-            _prune_checkpoints(out_dir, cfg.keep_checkpoints)
+        save_step_checkpoint(step)
     final = out_dir / "final"
     save_checkpoint(
         final,
@@ -817,28 +804,14 @@ def _progress(total: int, initial: int, *, enabled: bool) -> Any:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        print(__doc__)
-        print("options (--config FILE, then key=value or --key value):")
-        print(help_text())
-        return 0
-    config_path = None
-    if "--config" in argv:
-        i = argv.index("--config")
-        if i + 1 >= len(argv):
-            print("--config needs a file", file=sys.stderr)
-            return 2
-        config_path = argv[i + 1]
-        del argv[i : i + 2]
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    cfg = cli_front(
+        argv,
+        load_config,
+        doc=__doc__,
+        options="options (--config FILE, then key=value or --key value):\n" + help_text(),
     )
-    try:
-        cfg = load_config(config_path, argv)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if isinstance(cfg, int):
+        return cfg
     main(cfg)
     return 0
 
