@@ -26,6 +26,7 @@ demo: setup
 	$(PY) -m graphs.translate --input examples/demo.jsonl --source ja --target en zh \
 		--out demo-out --replay examples/replay.jsonl
 	$(PY) -m eval.score --run demo-out
+	$(PY) -m eval.report demo-out
 	$(PY) -m eval.score --pred demo-out/en/accepted.jsonl --refs examples/references/en.jsonl
 	$(PY) -m eval.score --pred demo-out/zh/accepted.jsonl --refs examples/references/zh.jsonl
 
