@@ -332,11 +332,10 @@ def model_check_effect(translate_dir: Path, targets: Sequence[str]) -> dict[str,
 def run_translate(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """`python -m graphs.translate ARGV` in a child process; returns its exit status.
 
-    A child process, not `graphs.translate.main` in this one: langchain-openai caches its
-    async HTTP client per (base URL, timeout) for the life of the process, and a second
-    `asyncio.run` against the same endpoint then fails with "Event loop is closed". The child
-    also frees the model-check model when it exits. `environ` is added to this process's
-    environment (the API key and base URL are read from it, never logged).
+    A child process, not `graphs.translate.main` in this one: the round's translation runs
+    exactly as a user's command would, and the child frees the model-check model (and the
+    tokenizers) when it exits, before this process trains. `environ` is added to this
+    process's environment (the API key and base URL are read from it, never logged).
     """
     import subprocess
 
