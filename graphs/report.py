@@ -1,7 +1,8 @@
 """`DIR/report.json`: counts, findings, attempts, LLM calls, tokens, cost, speed.
 
-Everything but the speed figures is read back from the output files, so the report of a
-resumed run covers the whole run.
+Everything but the speed figures comes from the output lines (`RunOutputs.done`: what the
+files held at start plus what this run wrote), so the report of a resumed run covers the
+whole run without reading the files again.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from graphs.outputs import ACCEPTED, REJECTED
+from graphs.outputs import Done
 
 #: USD per million tokens (input, output). Override with --prices FILE.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
@@ -24,13 +26,6 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "gpt-3.5-turbo": {"input": 0.50, "output": 1.50},
     "replay": {"input": 0.0, "output": 0.0},
 }
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, prices: dict[str, dict[str, float]]) -> float | None:
@@ -46,7 +41,7 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int, prices: dic
 
 
 def build_report(
-    out: Path,
+    done: Mapping[tuple[str, str], Done],
     targets: list[str],
     *,
     run: dict[str, Any],
@@ -59,9 +54,12 @@ def build_report(
     usage: Counter[str] = Counter()
     per_source: dict[str, dict[str, str]] = defaultdict(dict)
     source_spans = projected_spans = 0
+    lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for (_, lang), d in done.items():
+        lines[(lang, d.status)].append(d.line)
     for lang in targets:
-        accepted = _lines(out / lang / ACCEPTED)
-        rejected = _lines(out / lang / REJECTED)
+        accepted = lines[(lang, "accepted")]
+        rejected = lines[(lang, "rejected")]
         counts[lang] = {"accepted": len(accepted), "rejected": len(rejected)}
         for rec in accepted:
             meta = rec.get("meta", {})

@@ -100,7 +100,7 @@ async def run_pairs(
         outputs.close()
     wall = time.perf_counter() - started
     report = build_report(
-        cfg.out,
+        outputs.done,
         cfg.targets,
         run={
             "wall_s": wall,
