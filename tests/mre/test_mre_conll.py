@@ -16,7 +16,7 @@ from word_tokenizers import Token, Tokenizer
 
 SHARED_DATA = Path(
     os.environ.get("MMM_SHARED_DATA")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
 )
 STOCKMARK = SHARED_DATA / "stockmark-ner-ja" / "ner.jsonl"
 needs_stockmark = pytest.mark.skipif(

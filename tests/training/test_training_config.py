@@ -8,7 +8,7 @@ import pytest
 
 from training.config import TrainConfig, config_from_dict, help_text, load_config, parse_overrides
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "training" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "training" / "configs"
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)

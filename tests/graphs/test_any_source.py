@@ -32,7 +32,7 @@ from word_tokenizers.spans import on_boundaries
 
 pytestmark = pytest.mark.timeout(300)
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugin"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugin"
 HAS_KO = importlib.util.find_spec("mmm_lang_ko") is not None
 needs_ko = pytest.mark.skipif(  # CI installs the plugin (make setup): there it must run
     not HAS_KO and not os.environ.get("CI"),

@@ -240,7 +240,7 @@ def test_format_escape_round_trips(s: str) -> None:
 
 def _shared_data() -> Path:
     env = os.environ.get("MMM_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def test_format_round_trip_every_shared_record() -> None:

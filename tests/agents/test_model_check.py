@@ -19,7 +19,7 @@ from mre import Record, Span, Task
 
 pytestmark = pytest.mark.timeout(300)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEXT = "Seiko Epson Corporation was founded in Suwa by Hattori."
 
 

@@ -26,7 +26,7 @@ from training.self_train import (
 
 pytestmark = pytest.mark.timeout(600)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "training" / "configs").glob("self_train*.yaml"))
 N_GOLD, PER_ROUND, CAP = 6, 6, 0.25
 

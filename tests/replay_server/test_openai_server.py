@@ -50,7 +50,7 @@ from mre.errors import RecordError
 pytest.importorskip("langchain_openai")
 openai = pytest.importorskip("openai")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 METHODS = ["json_schema", "function_calling", "json_mode"]
 
 

@@ -17,7 +17,7 @@ from training import synthetic
 from training.config import TrainConfig
 from training.format import encode
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TINY_MODEL = dict(
     model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -11,7 +11,7 @@ import pytest
 
 from mre.record import Record
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TARGETS = ("en", "zh")
 MARKER_RE = re.compile(r"<(/?)e(\d+)>")
 KANA_RE = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")

@@ -12,7 +12,7 @@ import pytest
 
 from eval.score import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _record(rid: str, text: str, label: str | None, spans: list[tuple[str, str]],

@@ -24,7 +24,7 @@ MODES = ("C", "B", "A")
 
 def data_file() -> Path:
     env = os.environ.get("MMM_SHARED_DATA")
-    base = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    base = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
     return base / "stockmark-ner-ja" / "ner.jsonl"
 
 

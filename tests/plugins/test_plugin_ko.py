@@ -45,7 +45,7 @@ if importlib.util.find_spec("mmm_lang_ko") is None:
 
 pytestmark = pytest.mark.timeout(300)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plugin"
 KO_INPUT = FIXTURES / "ko_input.jsonl"
 KO_ANSWERS = FIXTURES / "ko_answers.jsonl"

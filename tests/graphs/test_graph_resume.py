@@ -15,7 +15,7 @@ import pytest
 from agents.openai_server import LocalOpenAIServer
 from tests.llm_fakes import DEMO, RecordedTranslator, drop_marker
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IDS = sorted(json.loads(x)["id"] for x in DEMO.read_text(encoding="utf-8").splitlines())
 
 
