@@ -5,7 +5,7 @@ checks (`agents.verifier.verify(..., model_check=...)`):
 
 - the OIELLM extracts from the record's text, with the record's task and language;
 - its (label, span text) pairs are compared with the projected pairs, as multisets after
-  `eval.metrics.normalize` (the WL matching of `eval.metrics`); offsets and the text label are
+  `mre.pairs.normalize` (the WL matching of `eval.metrics`); offsets and the text label are
   not compared (the text label comes from the glossary, not from the translation);
 - **disagreement** = 1 - F1 of the two multisets (0.0 when both are empty, 1.0 when exactly
   one is empty);
@@ -27,7 +27,7 @@ reads it.
     python -m agents.model_check --checkpoint runs/x/final --gold gold.en.jsonl [--quantile 0.9]
 
 **Switching it off.** No `--verifier-model` on `python -m graphs.translate`: no model check;
-`model_check: false` in a `training.self_train` config.
+`model_check: false` in a `self_training` config.
 
 Extractions are cached by (task, lang, text): a retry that changes nothing, and the align and
 verify of one draft, never pay for the model twice.
@@ -92,7 +92,7 @@ class Comparison:
 
 def compare(reference: Record, predicted: Record) -> Comparison:
     """Disagreement = 1 - F1 between the pair multisets of `reference` and `predicted`."""
-    from eval.metrics import compare_pairs, pair_multiset
+    from mre.pairs import compare_pairs, pair_multiset
 
     gold, pred = pair_multiset(reference), pair_multiset(predicted)
     tp = fp = fn = 0

@@ -27,12 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.llm import LLMSettings, build_chat_model  # noqa: E402
-from agents.openai_server import LocalOpenAIServer  # noqa: E402
 from agents.schemas import TranslationAnswer  # noqa: E402
 from agents.translator import Draft, Translator  # noqa: E402
 from graphs.context import TranslateContext, target_tokenizers  # noqa: E402
 from graphs.runner import Counters, RunConfig, run_pairs  # noqa: E402
 from mre import Record  # noqa: E402
+from replay_server.server import LocalOpenAIServer  # noqa: E402
 from tests.llm_fakes import DEMO, RecordedTranslator  # noqa: E402
 from word_tokenizers import get_language  # noqa: E402
 

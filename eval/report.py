@@ -2,7 +2,7 @@
 
 Two kinds of run directory:
 
-- a **self-training run** (`training.self_train`: `RUN/round-NN/report.json`): a table per
+- a **self-training run** (`self_training`: `RUN/round-NN/report.json`): a table per
   round (acceptance, pool, model-verified share, held back by the cap, records the model check
   flipped, gold TL / WL-F1 / ALL, model-check threshold), `plots/rounds.png` (gold TL, WL-F1,
   ALL and acceptance per round) and `plots/findings.png` (findings per code, one bar per

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     with ExitStack() as stack:
         base_url, model = args.base_url, args.model
         if args.replay is not None:
-            from agents.openai_server import LocalOpenAIServer, ReplayHandler
+            from replay_server import LocalOpenAIServer, ReplayHandler
 
             server = stack.enter_context(LocalOpenAIServer(ReplayHandler(args.replay)))
             base_url, model = server.base_url, model or "replay"

@@ -15,9 +15,7 @@ Reading: :func:`read_records` takes a file in one of three formats and yields
   duplicate record.
 - ``mmm``: the MMM dataset files (``Train_En_0_SCNM_dataset.json`` ...): a JSON list (or
   JSONL) of OIELLM pairs ``{"input": "{text}/{task word}", "output": "{label}/{task word}/
-  :{label};{span}..."}``. Decoding that text format belongs to ``training.format``; this
-  reader calls ``training.format.decode(input, output, id=..., lang=..., task=...)`` (which
-  returns a Record) and raises :class:`~mre.errors.MREError` if it is not available. The
+  :{label};{span}..."}``. They are decoded by :func:`mre.oiellm.decode_pair`. The
   language and task come from the arguments or else from the file name (``_En_`` / ``_Ch_``
   / ``_Ja_``; ``SCNM``, ``SCPOS_RW``, ``adj_n``, ``adj``, ``_n``, ``TCREE``); record ids
   are ``mmm-{file stem}-{item number}``.
@@ -39,7 +37,6 @@ record at a time (flushed, optionally fsynced) for output that a rerun resumes.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import logging
@@ -56,6 +53,7 @@ from typing import IO, Any, Literal, TextIO
 from pydantic import BaseModel, ValidationError
 
 from mre.errors import MREError, RecordError
+from mre.oiellm import decode_pair
 from mre.record import Record, Span, sort_spans
 from mre.tasks import Task
 
@@ -392,20 +390,6 @@ def _mmm_task_from_name(stem: str) -> Task | None:
     return None
 
 
-def _mmm_decoder() -> Callable[..., Any]:
-    try:
-        module = importlib.import_module("training.format")
-    except ImportError as exc:
-        raise MREError(
-            "reading MMM json needs the OIELLM format parser training.format, which could not "
-            f"be imported ({exc}); run from the project checkout or install mmm-translate"
-        ) from exc
-    decode = getattr(module, "decode_pair", None)
-    if not callable(decode):
-        raise MREError("training.format has no decode_pair(input, output, *, id, lang, task)")
-    return decode
-
-
 @dataclass
 class _Mmm:
     stem: str
@@ -513,7 +497,7 @@ class RecordReader(Iterator[Record]):
             raise MREError(
                 f"{self.path}: cannot tell the language of this MMM file from its name; pass lang="
             )
-        return _Mmm(stem, lang, self.task or _mmm_task_from_name(stem), _mmm_decoder())
+        return _Mmm(stem, lang, self.task or _mmm_task_from_name(stem), decode_pair)
 
     def _items(self) -> Iterator[_Item]:
         if _first_char(self.path) == "[":

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from agents.openai_server import Answer, ChatRequest, HTTPError, Reply
+from replay_server.server import Answer, ChatRequest, HTTPError, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo.jsonl"

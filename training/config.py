@@ -5,7 +5,7 @@ overrides are ``key=value`` or ``--key value`` / ``--key=value``; values are rea
 scalars (``true``, ``3``, ``[a, b]``) and checked against the field's type.
 
 The reading machinery (``build_config``, ``read_config``, ``help_text``, ``cli_front``) works for
-any config dataclass; ``training.self_train`` reads its ``SelfTrainConfig`` with it.
+any config dataclass; ``self_training`` reads its ``SelfTrainConfig`` with it.
 """
 
 from __future__ import annotations

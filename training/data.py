@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mre.oiellm import FormatError, encode
 from mre.record import Record
 from mre.tasks import Task
-from training.format import FormatError, encode
 from training.packing import Example
 
 logger = logging.getLogger(__name__)

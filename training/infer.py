@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mre.oiellm import PARSE_ERRORS_META_KEY, ParseIssue, decode_with_errors, make_input
 from mre.record import Record
 from mre.tasks import Task
-from training.format import PARSE_ERRORS_META_KEY, ParseIssue, decode_with_errors, make_input
 
 logger = logging.getLogger(__name__)
 

@@ -404,7 +404,7 @@ def _resume_dir(cfg: TrainConfig) -> Path | None:
 
 
 def _tokenizer_texts(records: list[Any]) -> Iterator[str]:
-    from training.format import encode
+    from mre.oiellm import encode
 
     for r in records:
         input_text, output_text = encode(r)

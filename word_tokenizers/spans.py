@@ -167,7 +167,7 @@ def _view(text: str, nfkc: bool, ignore_case: bool) -> _View:
     return _View(joined, start_of, end_of)
 
 
-def _occurrences(haystack: str, needle: str) -> list[int]:
+def occurrences(haystack: str, needle: str) -> list[int]:
     """Start of every occurrence of `needle` in `haystack`, overlapping ones included."""
     found: list[int] = []
     i = haystack.find(needle)
@@ -206,14 +206,14 @@ def find_phrase(
             view = _view(text, nfkc, ignore_case)
             needle = _fold_function(nfkc, ignore_case)(phrase)
             size = len(needle)
-            for s in _occurrences(view.text, needle) if needle else []:
+            for s in occurrences(view.text, needle) if needle else []:
                 if view.start_of is None or view.end_of is None:
                     hits.append((s, s + size))
                 elif s in view.start_of and s + size in view.end_of:
                     hits.append((view.start_of[s], view.end_of[s + size]))
         else:
             size = len(phrase)
-            hits = [(s, s + size) for s in _occurrences(text, phrase)]
+            hits = [(s, s + size) for s in occurrences(text, phrase)]
     found: set[tuple[int, int]] = set()
     if hits:  # the boundaries are only worth computing when something was found
         starts: AbstractSet[int]

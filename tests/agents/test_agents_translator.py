@@ -12,9 +12,9 @@ import pytest
 from agents.cache import ResponseCache
 from agents.findings import Code, Severity
 from agents.llm import LLMSettings, build_chat_model
-from agents.openai_server import Answer, Drop, HTTPError, LocalOpenAIServer, ScriptedHandler, Sleep
 from agents.translator import Translator
 from mre import Record
+from replay_server.server import Answer, Drop, HTTPError, LocalOpenAIServer, ScriptedHandler, Sleep
 from word_tokenizers import get_language
 
 JA, EN = get_language("ja"), get_language("en")

@@ -219,10 +219,10 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_model_check_feedback_reaches_the_translator(
     tiny_checkpoint: Path, tmp_path: Path, with_check: bool
 ) -> None:
-    from agents.openai_server import LocalOpenAIServer
     from graphs.translate import main
+    from replay_server.server import LocalOpenAIServer
+    from self_training.loop import model_check_effect
     from tests.llm_fakes import DEMO, RecordedTranslator
-    from training.self_train import model_check_effect
 
     ids = [json.loads(line)["id"] for line in DEMO.read_text(encoding="utf-8").splitlines()[:2]]
     out = tmp_path / "out"

@@ -22,10 +22,10 @@ import pytest
 
 import word_tokenizers
 from agents.markers import mark, parse_markers
-from agents.openai_server import LocalOpenAIServer
 from graphs.translate import main
 from mre import Record
 from mre.glossary import map_label
+from replay_server.server import LocalOpenAIServer
 from tests.llm_fakes import RecordedTranslator
 from word_tokenizers.scripts import residue as find_residue
 from word_tokenizers.spans import on_boundaries

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.openai_server import LocalOpenAIServer
 from graphs.translate import main
+from replay_server.server import LocalOpenAIServer
 from tests.llm_fakes import (
     DEMO,
     RecordedTranslator,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.openai_server import LocalOpenAIServer
+from replay_server.server import LocalOpenAIServer
 from tests.llm_fakes import DEMO, RecordedTranslator, drop_marker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mre import JsonlWriter, MREError, Record, RecordError, Span, Task, read_records, write_jsonl
+from mre import JsonlWriter, Record, RecordError, Span, Task, read_records, write_jsonl
 from mre.io import detect_format, validation_reason
 
 SHARED_DATA = Path(
@@ -356,7 +355,7 @@ def test_io_empty_file_yields_nothing(tmp_path: Path) -> None:
     assert list(read_records(path)) == []
 
 
-# -- MMM files through the real OIELLM parser, training.format.decode_pair ---------------
+# -- MMM files through the real OIELLM parser, mre.oiellm.decode_pair ---------------
 
 
 def test_io_mmm_reads_pairs_through_training_format(tmp_path: Path) -> None:
@@ -403,16 +402,6 @@ def test_io_mmm_language_and_task_from_file_name(
     assert record.lang == lang
     assert record.task.value == (task or "TCREE")
     assert (record.text, record.label, record.spans) == ("a b", "x", [])
-
-
-def test_io_mmm_without_training_format_says_what_is_missing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "training.format", None)  # import fails
-    path = tmp_path / "Train_En_0_SCNM_dataset.json"
-    path.write_text(json.dumps([{"input": "a/NER", "output": "x/NER/"}]), encoding="utf-8")
-    with pytest.raises(MREError, match=r"training\.format"):
-        list(read_records(path))
 
 
 # -- writers --------------------------------------------------------------------------------

@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 
 import word_tokenizers
 from agents.markers import parse_markers
-from agents.openai_server import LocalOpenAIServer
 from graphs.runner import cross_target_findings
 from graphs.translate import main
 from mre import Record, Span, Task
 from mre.glossary import labels, map_label
+from replay_server.server import LocalOpenAIServer
 from tests.llm_fakes import REPLAY, RecordedTranslator, kana_residue
 from word_tokenizers import MissingBackendError
 from word_tokenizers.languages import BUILTIN, ENTRY_POINT_GROUP

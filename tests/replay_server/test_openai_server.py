@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from agents.openai_server import (
+from mre.errors import RecordError
+from replay_server.server import (
     Answer,
     ChatRequest,
     Drop,
@@ -45,7 +46,6 @@ from agents.openai_server import (
     approx_tokens,
     main,
 )
-from mre.errors import RecordError
 
 pytest.importorskip("langchain_openai")
 openai = pytest.importorskip("openai")
@@ -438,7 +438,7 @@ def test_openai_server_replay_bad_file(tmp_path: Path, line: str, match: str) ->
 
 
 def test_openai_server_cli_serves_replay(replay_file: Path) -> None:
-    command = [sys.executable, "-m", "agents.openai_server", "--replay", str(replay_file)]
+    command = [sys.executable, "-m", "replay_server", "--replay", str(replay_file)]
     with subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:

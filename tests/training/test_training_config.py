@@ -16,7 +16,7 @@ def test_config_every_shipped_config_loads(path: Path) -> None:
     import yaml
 
     if "train_config" in yaml.safe_load(path.read_text(encoding="utf-8")):
-        pytest.skip("a training.self_train config; it names a training config, tested here")
+        pytest.skip("a self_training config; it names a training config, tested here")
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig)
     assert cfg.model or cfg.model_config

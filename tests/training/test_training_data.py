@@ -9,9 +9,9 @@ import pytest
 
 from mre import Record, Span, Task
 from mre.io import write_jsonl
+from mre.oiellm import encode
 from training import synthetic
 from training.data import build_examples, build_prompt, load_records, make_example, split_records
-from training.format import encode
 from training.packing import IGNORE_INDEX
 
 

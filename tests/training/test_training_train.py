@@ -13,9 +13,9 @@ import pytest
 
 from mre import Record
 from mre.io import write_jsonl
+from mre.oiellm import encode
 from training import synthetic
 from training.config import TrainConfig
-from training.format import encode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -232,7 +232,7 @@ def test_train_resume_continues_exactly(tmp_path: Path) -> None:
 
 def test_train_modules_import_without_torch() -> None:
     code = (
-        "import sys, training.format, training.config, training.data, training.packing, "
+        "import sys, mre.oiellm, training.config, training.data, training.packing, "
         "training.model, training.train, training.infer, training.tokenizer, training.synthetic; "
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
         "assert not heavy, heavy"

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from mre.errors import MREError
 from mre.record import Record, Relation, Span, sort_spans
 from mre.tasks import EVENT_TASK_WORD, Task
+from word_tokenizers.spans import occurrences
 
 #: The characters that are escaped with a backslash in output fields.
 SPECIAL_CHARS = "\\:;/#"
@@ -130,16 +131,6 @@ def split_unescaped(s: str, sep: str, maxsplit: int = -1) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # locating spans (shared by the encoder and the decoder so that they agree)
-
-
-def occurrences(text: str, sub: str) -> list[int]:
-    """Start indices of every occurrence of ``sub`` in ``text``, overlapping ones included."""
-    found: list[int] = []
-    i = text.find(sub)
-    while i >= 0:
-        found.append(i)
-        i = text.find(sub, i + 1)
-    return found
 
 
 def _default_start(occs: list[int], cursor: int, taken: set[int]) -> int | None:

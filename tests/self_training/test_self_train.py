@@ -13,7 +13,7 @@ import pytest
 
 from agents.markers import mark, parse_markers
 from mre import Record, Span, Task, map_label, sort_spans
-from training.self_train import (
+from self_training.loop import (
     GoldIndex,
     GoldLeakError,
     SelfTrainConfig,
@@ -188,9 +188,9 @@ def request_ids(requests: list[Any]) -> set[str]:
 
 
 def test_self_train_two_rounds_resume_accumulate_guard_cap(setup: dict[str, Any]) -> None:
-    from agents.openai_server import LocalOpenAIServer
+    from replay_server.server import LocalOpenAIServer
+    from self_training.loop import main
     from tests.llm_fakes import RecordedTranslator
-    from training.self_train import main
 
     run = setup["tmp"] / "run"
     gold: list[Record] = setup["gold"]
@@ -282,7 +282,7 @@ def test_self_train_two_rounds_resume_accumulate_guard_cap(setup: dict[str, Any]
 
 
 def test_self_train_refuses_a_changed_gold_set(setup: dict[str, Any], tmp_path: Path) -> None:
-    from training.self_train import SelfTrain
+    from self_training.loop import SelfTrain
 
     cfg = make_config(setup, "http://127.0.0.1:9/v1", max_rounds=1)
     gold = tmp_path / "gold.jsonl"
@@ -303,7 +303,7 @@ def test_self_train_train_launcher_runs_a_child_process(setup: dict[str, Any], t
 
     import yaml
 
-    from training.self_train import SelfTrain
+    from self_training.loop import SelfTrain
 
     fake = tmp_path / "fake_launcher.py"  # stands in for torchrun: records its argv, saves a model
     fake.write_text(

@@ -24,7 +24,7 @@ Usage::
 
 Command line (foreground server for manual demos)::
 
-    python -m agents.openai_server --replay FILE [--port N] [--latency S]
+    python -m replay_server --replay FILE [--port N] [--latency S]
 
 Standard library only.
 """
@@ -822,7 +822,7 @@ class LocalOpenAIServer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m agents.openai_server",
+        prog="python -m replay_server",
         description="Serve recorded translations on an OpenAI-compatible endpoint (offline demo).",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""training.format: the OIELLM text format, its round trip and its parser's errors."""
+"""mre.oiellm: the OIELLM text format, its round trip and its parser's errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mre import Record, Relation, Span, Task
-from training.format import (
+from mre.oiellm import (
     FormatError,
     ParseIssue,
     decode,
