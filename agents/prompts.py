@@ -72,8 +72,7 @@ ALIGNER_FEEDBACK: dict[str, str] = {
         "marker <e{index}> does not exist in the source (it has markers 1 to {n}); remove it"
     ),
     "marker_duplicated": (
-        "marker <e{index}> appears {count} times; wrap only one occurrence of the entity "
-        "{entity!r}"
+        "marker <e{index}> appears {count} times; wrap only one occurrence of the entity {entity!r}"
     ),
     "marker_empty": "marker <e{index}> is empty; put the translation of {entity!r} inside it",
     "marker_missing": (
