@@ -115,7 +115,7 @@ class Translator:
         self.schema: dict[str, Any] | None = (
             None if method == "json_mode" else TranslationAnswer.model_json_schema()
         )
-        self.runnable = _structured_runnable(llm, method)
+        self.runnable = structured_runnable(llm, method)
         self._sent: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
         self._max_pairs = max_pairs_remembered
 
@@ -261,7 +261,7 @@ class Translator:
         return Draft(labels=labels, findings=[finding], usage=usage)
 
 
-def _structured_runnable(llm: Any, method: Method) -> Any:
+def structured_runnable(llm: Any, method: Method) -> Any:
     """The chat model bound for `method`, answering the raw message (json_schema, json_mode)
     or langchain's `{raw, parsed}` map (function_calling). The request bodies are the ones
     `with_structured_output` sends; the answer is read here, tolerantly."""
