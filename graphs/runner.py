@@ -133,6 +133,7 @@ class Checkpoints:
         self.batch = batch
         self.existing: set[str] = set()
         self._finished: list[str] = []
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def load(self) -> None:
         await self.saver.setup()
@@ -143,11 +144,20 @@ class Checkpoints:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
 
     async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
+        """Delete the threads of written pairs: in the background, a batch at a time, so that
+        no pair waits for it; `flush` waits for every delete."""
         self._finished += thread_ids
         if self._finished and (flush or len(self._finished) >= self.batch):
             done, self._finished = self._finished, []
-            for tid in done:
-                await self.saver.adelete_thread(tid)
+            self._tasks.add(asyncio.ensure_future(self._delete(done)))
+            self._tasks = {t for t in self._tasks if not t.done()}
+        if flush and self._tasks:
+            await asyncio.gather(*self._tasks)
+            self._tasks.clear()
+
+    async def _delete(self, thread_ids: list[str]) -> None:
+        for tid in thread_ids:
+            await self.saver.adelete_thread(tid)
 
 
 async def _run(
