@@ -172,9 +172,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         model_check = OIELLMCheck.load(args.verifier_model)
     ctx = TranslateContext(
         translator=translator,
-        source_lang=source,
-        languages=languages,
-        tokenizers=tokenizers,
+        source_language=source,
+        target_languages=languages,
+        target_tokenizers=tokenizers,
         max_attempts=args.max_attempts,
         model_check=model_check,
     )

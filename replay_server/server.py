@@ -105,6 +105,8 @@ class ChatRequest:
     answer must call. ``seq`` numbers requests from 1 in arrival order; ``attempt`` counts
     requests with the same ``key`` (by default the last user message), from 1: the second
     time the same prompt arrives (a client retry, a re-ask) has ``attempt == 2``.
+    ``requested_method`` is what the client asked for even when the server ignores
+    ``response_format`` (then ``method == "text"`` and ``response_format_ignored`` is true).
     """
 
     model: str
@@ -117,6 +119,22 @@ class ChatRequest:
     seq: int = 0
     attempt: int = 1
     key: str = field(default="", repr=False)
+    requested_method: str = ""
+    response_format_ignored: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.requested_method:
+            self.requested_method = self.method
+
+    def ignore_response_format(self) -> None:
+        """Treat the request the way vLLM / llama.cpp / Ollama servers that accept and ignore
+        ``response_format`` do: ``method`` becomes ``"text"`` (the answer is free text
+        content), ``requested_method`` keeps what the client asked for and
+        ``response_format_ignored`` is set. Tool calls (``function_calling``) are kept."""
+        if self.method in ("json_schema", "json_mode"):
+            self.requested_method = self.method
+            self.method = "text"
+            self.response_format_ignored = True
 
     @property
     def last_user_text(self) -> str:
@@ -265,7 +283,9 @@ _REASONS = {
 }
 
 
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """An OpenAI-style error object."""
     return {
         "error": {
@@ -273,10 +293,25 @@ def error_body(status: int, message: str, code: str | None = None) -> dict[str, 
             "type": _REASONS.get(
                 status, "server_error" if status >= 500 else "invalid_request_error"
             ),
-            "param": None,
+            "param": param,
             "code": code,
         }
     }
+
+
+#: OpenAI's 400 for ``response_format: {"type": "json_object"}`` without "json" in the messages.
+JSON_MENTION_MESSAGE = (
+    "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+    "'json_object'."
+)
+
+
+def json_mention_error(request: ChatRequest) -> dict[str, Any] | None:
+    """OpenAI's error body when ``request`` asks for ``json_object`` and no message mentions
+    "json" (any case); ``None`` when the request is fine."""
+    if request.requested_method != "json_mode" or "json" in request.all_text.lower():
+        return None
+    return error_body(400, JSON_MENTION_MESSAGE, param="messages")
 
 
 def completion_body(request: ChatRequest, answer: Answer) -> dict[str, Any]:
@@ -606,6 +641,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(400, error_body(400, f"bad request: {e}"), headers=no_retry)
             return
         owner = self.server.owner
+        if owner.ignore_response_format:
+            request.ignore_response_format()
+        elif owner.enforce_json_mention and (error := json_mention_error(request)) is not None:
+            owner._record(request)
+            self._send_json(400, error, headers=no_retry)
+            return
         try:
             owner._record(request)
             reply = _checked(owner.handler(request))
@@ -671,6 +712,13 @@ class LocalOpenAIServer:
     waits run in parallel: one thread per connection); ``key`` picks what counts as "the same
     prompt" for :attr:`ChatRequest.attempt` (default: the last user message). ``requests`` and
     ``errors`` (exceptions raised by the handler) are kept for assertions.
+
+    ``enforce_json_mention`` (default on): like OpenAI, a ``json_object`` request whose
+    messages never say "json" gets HTTP 400 (the request is recorded, the handler not called).
+    ``ignore_response_format``: behave like vLLM / llama.cpp / Ollama servers that accept
+    ``response_format`` and ignore it: the handler sees ``method == "text"`` (and
+    ``requested_method``, ``response_format_ignored``) and its answer goes back as free text
+    content, whatever it is (JSON in prose, a fenced block...); no json-mention check.
     """
 
     def __init__(
@@ -682,8 +730,12 @@ class LocalOpenAIServer:
         port: int = 0,
         models: Iterable[str] = ("test",),
         key: Callable[[ChatRequest], str] | None = None,
+        enforce_json_mention: bool = True,
+        ignore_response_format: bool = False,
     ) -> None:
         self.handler = handler
+        self.enforce_json_mention = enforce_json_mention
+        self.ignore_response_format = ignore_response_format
         self.latency = latency
         self.host = host
         self.port = port
