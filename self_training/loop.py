@@ -503,7 +503,7 @@ class SelfTrain:
         return round_dir(self.run, r - 1) / "model" / "final"
 
     def _translate(self, r: int, rdir: Path, chunk: list[Record]) -> dict[str, Any]:
-        from agents.model_check import Calibration
+        from training.verifier_model import Calibration
 
         cfg = self.cfg
         input_path = rdir / "input.jsonl"
@@ -674,9 +674,10 @@ class SelfTrain:
                 "final_dir": str(final), "launcher": self.cfg.train_launcher}  # fmt: skip
 
     def _eval(self, r: int, rdir: Path, chunk: list[Record]) -> dict[str, Any]:
-        from agents.model_check import OIELLMCheck, calibrate_from_predictions
+        from agents.model_check import OIELLMCheck
         from eval.metrics import score
         from training.infer import OIELLM
+        from training.verifier_model import calibrate_from_predictions
 
         cfg = self.cfg
         final = rdir / "model" / "final"
