@@ -203,9 +203,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
     model_check = None
     if args.verifier_model is not None:
-        from agents.model_check import OIELLMCheck
+        from training.verifier_model import load_check
 
-        model_check = OIELLMCheck.load(args.verifier_model)
+        model_check = load_check(args.verifier_model)
     ctx = TranslateContext(
         translator=translator,
         source_language=source,
