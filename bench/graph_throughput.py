@@ -25,6 +25,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+DEMO = ROOT / "examples" / "demo.jsonl"
+REPLAY = ROOT / "examples" / "replay.jsonl"
 
 from agents.llm import LLMSettings, build_chat_model  # noqa: E402
 from agents.schemas import TranslationAnswer  # noqa: E402
@@ -32,8 +34,7 @@ from agents.translator import Draft, Translator  # noqa: E402
 from graphs.context import TranslateContext, target_tokenizers  # noqa: E402
 from graphs.runner import Counters, RunConfig, run_pairs  # noqa: E402
 from mre import Record  # noqa: E402
-from replay_server.server import LocalOpenAIServer  # noqa: E402
-from tests.llm_fakes import DEMO, RecordedTranslator  # noqa: E402
+from replay_server import LocalOpenAIServer, ReplayHandler  # noqa: E402
 from word_tokenizers import get_language  # noqa: E402
 
 
@@ -133,7 +134,7 @@ async def non_llm_ms(base_url: str, records: list[Record], target: str, durabili
 async def main_async(args: argparse.Namespace) -> None:
     targets = ["en", "zh"]
     records = demo_records(args.records)
-    handler = RecordedTranslator()
+    handler = ReplayHandler(REPLAY)
     with LocalOpenAIServer(handler, latency=args.latency) as server:
         # warm up tokenizers and the client
         await graph_run(server.base_url, records[:4], targets, 4, "exit")
@@ -149,7 +150,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print()
     print("## non-LLM time per pair (align + verify + checkpoints + outputs), latency 0, concurrency 1")
     sample = records[: args.sample]
-    with LocalOpenAIServer(RecordedTranslator(), latency=0.0) as server:
+    with LocalOpenAIServer(ReplayHandler(REPLAY), latency=0.0) as server:
         for target in targets:
             await non_llm_ms(server.base_url, sample[:3], target, "exit")  # warm-up
             for durability in ("exit", "async", "sync"):
