@@ -225,7 +225,7 @@ def main() -> int:
             f"({got['calls'] / got['pairs']:.2f} per pair; +{got['requests'] - got['calls']} probe), "
             f"endpoint {got['endpoint']}"
         )
-        print(f"| kind | pairs | accepted, exact spans | accepted, wrong spans | rejected | lost |")
+        print("| kind | pairs | accepted, exact spans | accepted, wrong spans | rejected | lost |")
         print("|---|---|---|---|---|---|")
         total: Counter[str] = Counter()
         for kind, row in got["table"].items():
