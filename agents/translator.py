@@ -269,9 +269,12 @@ def structured_runnable(llm: Any, method: Method) -> Any:
         return llm.with_structured_output(TranslationAnswer, method=method, include_raw=True)
     if method == "json_mode":
         return llm.bind(response_format={"type": "json_object"})
-    from langchain_openai.chat_models.base import _convert_to_openai_response_format
+    # the body `with_structured_output(method="json_schema")` sends, but as a plain dict: given
+    # the pydantic class, the openai client parses the content itself and raises on an answer
+    # in a fence or in prose, losing the raw text the tolerant parser needs
+    from openai.lib._parsing._completions import type_to_response_format_param
 
-    return llm.bind(response_format=_convert_to_openai_response_format(TranslationAnswer))
+    return llm.bind(response_format=type_to_response_format_param(TranslationAnswer))
 
 
 def read_answer(out: Any, method: str) -> ParsedAnswer:
