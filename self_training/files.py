@@ -24,23 +24,6 @@ def write_json(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file ([] when it does not exist); a bad line raises
-    ValueError naming the file and line."""
-    if not path.is_file():
-        return []
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError as err:
-                raise ValueError(f"{path}:{lineno}: not a JSON line: {err}") from None
-    return out
-
-
 def write_records(path: Path, records: Iterable[Record]) -> int:
     """Write `records` as canonical JSONL, atomically; returns how many."""
     from mre.io import write_jsonl

@@ -20,7 +20,6 @@ from typing import Any
 from mre.record import Record
 from self_training.config import SelfTrainConfig
 from self_training.files import (
-    read_jsonl,
     read_records,
     round_dir,
     write_json,
@@ -92,20 +91,24 @@ def model_check_effect(translate_dir: Path, targets: Sequence[str]) -> dict[str,
     """How many pairs the model check flipped: an attempt passed the rules and failed the model
     check (`model_disagreement` in its history); split into rejected (the model check is in
     the final reasons) and accepted after a retry."""
+    from graphs.rows import ACCEPTED, REJECTED, read_accepted, read_rejected
+
     out = Flipped()
+
+    def count(history: list[list[str]]) -> bool:
+        flagged = sum(1 for codes in history if MODEL_DISAGREEMENT in codes)
+        out.records += bool(flagged)
+        out.attempts += flagged
+        return bool(flagged)
+
     for lang in targets:
-        for status in ("accepted", "rejected"):
-            for line in read_jsonl(translate_dir / lang / f"{status}.jsonl"):
-                history = (line.get("meta", {}) if status == "accepted" else line).get("history")
-                flagged = sum(1 for codes in history or [] if MODEL_DISAGREEMENT in codes)
-                if not flagged:
-                    continue
-                out.records += 1
-                out.attempts += flagged
-                if status == "accepted":
-                    out.accepted_after_retry += 1
-                elif MODEL_DISAGREEMENT in line.get("reasons", []):
-                    out.rejected += 1
+        accepted, rejected = translate_dir / lang / ACCEPTED, translate_dir / lang / REJECTED
+        for row in read_accepted(accepted) if accepted.is_file() else []:
+            if count(row.meta.history):
+                out.accepted_after_retry += 1
+        for rej in read_rejected(rejected) if rejected.is_file() else []:
+            if count(rej.history) and MODEL_DISAGREEMENT in rej.reasons:
+                out.rejected += 1
     return out.model_dump()
 
 
@@ -181,6 +184,13 @@ def is_model_verified(record: Record) -> bool:
     return bool(isinstance(info, dict) and info.get("model_verified"))
 
 
+def _accepted_rows(lang_dir: Path) -> list[Any]:
+    from graphs.rows import ACCEPTED, read_accepted
+
+    path = lang_dir / ACCEPTED
+    return list(read_accepted(path)) if path.is_file() else []
+
+
 def pool(run: Run, r: int, rdir: Path) -> PoolResult:
     """The training pool after round `r`: the last round's pool, plus (round 1) the seed
     records, plus the round's accepted records up to the model-verified cap; gold records are
@@ -212,9 +222,9 @@ def pool(run: Run, r: int, rdir: Path) -> PoolResult:
         records += [tag(x, r, "seed", verified=False) for x in seeds]
     verified = run.verifier(r) is not None
     accepted = [
-        Record.model_validate(line)
+        Record.model_validate(row.to_json())  # the row's typed meta back to the record's dict
         for t in cfg.targets
-        for line in read_jsonl(rdir / "translate" / t / "accepted.jsonl")
+        for row in _accepted_rows(rdir / "translate" / t)
     ]
     fresh = offer(accepted, f"round {r} accepted")
     held: list[Record] = []

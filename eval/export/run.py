@@ -107,23 +107,32 @@ def source_id_of(record: Record) -> str:
 
 
 def _read_rejected(path: Path) -> Rejected:
+    """How many rows `path` holds and each reason's count (a row counts once per reason)."""
+    from graphs.rows import read_rejected
+
     out = Rejected()
     if not path.is_file():
         return out
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except ValueError as err:
-                raise ExportError(f"{path}:{lineno}: not a JSON line: {err}") from None
-            if not isinstance(row, dict):
-                raise ExportError(f"{path}:{lineno}: expected a JSON object")
-            out.n += 1
-            reasons = row.get("reasons") or ["unknown"]
-            out.reasons.update(str(r) for r in set(reasons))
+    for row in read_rejected(path):  # a bad line: RecordError naming the file and line
+        out.n += 1
+        out.reasons.update(set(row.reasons or ["unknown"]))
     return out
+
+
+def _read_accepted(path: Path) -> list[Record]:
+    """The accepted rows of `path` (``graphs.rows``: a bad line or a repeated id is a
+    RecordError naming the file and line) as records whose ``meta`` is what the file holds."""
+    from graphs.rows import read_accepted
+
+    return [
+        Record.model_validate(
+            {
+                **row.model_dump(mode="json", exclude={"meta"}),
+                "meta": row.meta.model_dump(mode="json", exclude_unset=True),
+            }
+        )
+        for row in read_accepted(path)
+    ]
 
 
 def _resolve_input(run_dir: Path, report: Mapping[str, Any], given: str | None) -> Path | None:
@@ -167,7 +176,7 @@ def load_run(run_dir: str | Path, *, input_path: str | None = None, sources: boo
         path = run / lang / "accepted.jsonl"
         if not path.is_file():
             raise ExportError(f"{path}: missing (report.json names target {lang!r})")
-        rows = list(read_records(path, fmt="jsonl", strict=True))
+        rows = _read_accepted(path)
         wrong = [r.id for r in rows if r.lang != lang]
         if wrong:
             raise ExportError(

@@ -162,23 +162,24 @@ ZH = {
     "s3": ("山田在丰田工作。", "社会", [(0, 2, "人名"), (3, 5, "法人名")], [0, 1]),
     "s5": ("京都和奈良。", None, [(0, 2, "地名"), (3, 5, "地名")], [0, 1]),
 }  # fmt: skip
-# free-form meta of every shape a run (or a hand-edited file) may hold
+# meta of the shapes a run (or a hand-edited file) may hold: the run's account fields
+# (typed by graphs.rows) present or not, and free-form keys of a different type in every row
 EN_META: list[dict[str, Any]] = [
     {"attempts": 2, "history": [["residue"], []], "notes": ["span_snapped"],
      "evidence": [{"span": 1, "label": "施設名", "score": 0.9, "kind": "preserved"},
                   {"span": 2, "label": "地名", "score": None, "kind": "none"}],
      "x": 1, "usage": {"calls": 2}},
-    {"history": "not a list", "x": "text", "evidence": {"odd": True}},
-    {"attempts": "3", "notes": "span_searched", "x": [1, "a", None],
+    {"x": "text", "evidence": {"odd": True}},
+    {"attempts": 3, "notes": ["span_searched"], "x": [1, "a", None],
      "history": [["model_disagreement"], []]},
     {},
     {"x": {"nested": {"deep": [1.5]}}},
 ]  # fmt: skip
 ZH_META: list[dict[str, Any]] = [
     {"attempts": 1, "evidence": [{"span": "one", "score": "high"}, 7], "x": None},
-    {"x": 2.5, "notes": [1, "info"]},
+    {"x": 2.5, "notes": ["info"]},
     {"other_targets": {"en": "accepted"}},
-    {"attempts": True, "x": False},
+    {"x": False, "usage": {"calls": 1, "prompt_tokens": 10}},
 ]
 
 
@@ -345,6 +346,14 @@ def test_eval_export_errors_name_the_file(hand_run: Path, tmp_path: Path) -> Non
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(RecordError, match=r"accepted.jsonl:2"):
         export(hand_run, tmp_path / "y", fmt="conll")
+    # an account field of the wrong type (graphs.rows types them): file and line too
+    lines = (hand_run / "en" / "accepted.jsonl").read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[2])
+    row["meta"]["history"] = "not a list"
+    lines[2] = json.dumps(row)
+    (hand_run / "en" / "accepted.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"en/accepted.jsonl:3"):
+        export(hand_run, tmp_path / "z", fmt="conll")
 
 
 def test_eval_export_cli(
