@@ -9,6 +9,7 @@ import pytest
 
 from agents.findings import Code, Severity
 from agents.model_check import OIELLMCheck, compare
+from agents.prompts import PROBE_SYSTEM
 from mre import Record, Span, Task
 
 pytestmark = pytest.mark.timeout(300)
@@ -197,7 +198,8 @@ def test_model_check_feedback_reaches_the_translator(
     handler = RecordedTranslator()
     with LocalOpenAIServer(handler) as server:
         rc = main([*args, "--base-url", server.base_url], environ={"OPENAI_API_KEY": "sk-test"})
-        requests = list(server.requests)
+        # the endpoint probe at start-up is not a translation request
+        requests = [r for r in server.requests if PROBE_SYSTEM not in r.all_text]
     assert rc == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     if not with_check:  # switched off: the recorded translations pass the rule checks
