@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -110,8 +110,10 @@ class Translator:
         *,
         previous: str | None = None,
         feedback: Sequence[Finding] = (),
+        established: Mapping[str, str] | None = None,
     ) -> list[tuple[str, str]]:
-        """The (role, content) messages of one attempt."""
+        """The (role, content) messages of one attempt. `established` are translations the
+        run's translation memory holds for entities of this record (source -> target)."""
         names = {
             "source_name": source.name,
             "target_name": target.name,
@@ -130,6 +132,13 @@ class Translator:
                 ),
             ),
         ]
+        if established:
+            from agents.prompts import MEMORY_HINT, MEMORY_LINE
+
+            entries = "\n".join(
+                MEMORY_LINE.format(source=k, target=v) for k, v in established.items()
+            )
+            msgs.append(("human", MEMORY_HINT.format(**names, entries=entries)))
         if feedback:
             lines = "\n".join(p.finding_line.format(message=f.message) for f in feedback)
             msgs.append(("human", p.feedback.format(previous=previous or "", findings=lines)))
@@ -143,11 +152,14 @@ class Translator:
         *,
         previous: str | None = None,
         feedback: Sequence[Finding] = (),
+        established: Mapping[str, str] | None = None,
     ) -> Draft:
         labels, label_findings = map_labels(record, source, target)
         if label_findings:  # no LLM call can fix a glossary gap
             return Draft(labels=labels, findings=label_findings)
-        msgs = self.messages(record, source, target, previous=previous, feedback=feedback)
+        msgs = self.messages(
+            record, source, target, previous=previous, feedback=feedback, established=established
+        )
         key = cache_key(self.model_name, self.method, msgs)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return self._draft(labels, hit, Usage(cache_hits=1))

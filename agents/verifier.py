@@ -28,6 +28,7 @@ class Decision(StrEnum):
     ACCEPT = "accept"
     RETRY = "retry"
     REJECT = "reject"
+    REVIEW = "review"  # ask the reviewer agent before deciding
 
 
 class ModelCheck(Protocol):
@@ -187,11 +188,13 @@ def verify(
     stats: RunStats | None = None,
     previous: Sequence[Finding] = (),
     vouched: frozenset[int] = frozenset(),
+    learn: bool = True,
 ) -> Verdict:
     """Verdict on one attempt. `earlier` are the translator's and aligner's findings;
     `previous` the verifier's findings on the attempt before (an uncertain finding the
     translator answered with the same span is kept as a note); `vouched` are entities a
-    reviewer judged correct (uncertain findings about them become notes)."""
+    reviewer judged correct (uncertain findings about them become notes). An accepted answer
+    adds its length ratio and evidence scores to `stats` when `learn`."""
     cfg = config or VerifierConfig()
     checked = check(source, source_lang, target, alignment, config=cfg, stats=stats)
     checked = _settle_doubts(checked, previous, vouched)
@@ -204,7 +207,7 @@ def verify(
     if record is not None and cfg.meaning:
         scores = _span_evidence(source, source_lang, target, alignment)
         record.meta["evidence"] = scores
-        if decision == Decision.ACCEPT and stats is not None:
+        if decision == Decision.ACCEPT and stats is not None and learn:
             stats.add(
                 target.code,
                 _log_ratio(source.text, alignment.text, cfg),
@@ -405,7 +408,16 @@ def _span_evidence(
         entity = source.spans[index - 1]
         ev = sc.score(entity.text, p.text, entity.label)
         score = None if ev.score is None else round(ev.score, 3)
-        out.append({"span": index, "label": entity.label, "score": score, "kind": ev.kind})
+        out.append(
+            {
+                "span": index,
+                "label": entity.label,
+                "score": score,
+                "kind": ev.kind,
+                "source": entity.text,
+                "text": p.text,
+            }
+        )
     return out
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from agents.memory import TranslationMemory
+from agents.reviewer import Reviewer, ReviewMode
 from agents.translator import Translator
-from agents.verifier import ModelCheck, VerifierConfig
+from agents.verifier import ModelCheck, RunStats, VerifierConfig
 from word_tokenizers import Language, Token, Tokenizer
 
 
@@ -33,6 +35,10 @@ class TranslateContext:
     model_check: ModelCheck | None = None
     verifier: VerifierConfig = field(default_factory=VerifierConfig)
     token_cache_size: int = 256
+    reviewer: Reviewer | None = None  # the reviewer agent (None: --review off)
+    review: ReviewMode = "uncertain"  # when the reviewer is asked: off | uncertain | all
+    memory: TranslationMemory | None = None  # the run's entity translation memory
+    stats: RunStats = field(default_factory=RunStats)  # length ratios, evidence per label
     _tokens: OrderedDict[tuple[str, str], list[Token]] = field(
         default_factory=OrderedDict, repr=False
     )

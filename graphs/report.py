@@ -95,6 +95,14 @@ def build_report(
     pairs = int(run.get("pairs_this_run", 0))
     wall = float(run.get("wall_s", 0.0))
     accepted_total = max(1, total["accepted"])
+    meaning = meaning_sections(lines, targets)
+    review_usage: Counter[str] = Counter()
+    for (_, _status), group in lines.items():
+        for line in group:
+            review_usage.update(line.get("meta", {}).get("review_usage") or line.get("review_usage") or {})
+    review_cost = cost_usd(
+        model, review_usage["prompt_tokens"], review_usage["completion_tokens"], prices
+    )
     return {
         "targets": targets,
         "model": model,
@@ -129,10 +137,79 @@ def build_report(
             "split": len(split),
             "split_records": split[:200],
         },
+        "review": {
+            "calls": review_usage["calls"],
+            "cache_hits": review_usage["cache_hits"],
+            "prompt_tokens": review_usage["prompt_tokens"],
+            "completion_tokens": review_usage["completion_tokens"],
+            "cost_usd": review_cost,
+            "calls_per_pair": round(review_usage["calls"] / max(1, sum(len(g) for g in lines.values())), 4),
+        },
+        **meaning,
         "wall_s": round(wall, 3),
         "pairs_this_run": pairs,
         "records_per_s": round(pairs / len(targets) / wall, 3) if wall > 0 else None,
         "pairs_per_s": round(pairs / wall, 3) if wall > 0 else None,
+    }
+
+
+#: Finding codes of the checks counted in `checks` (form and meaning).
+CHECK_CODES = (
+    "residue", "length_ratio", "span_not_on_tokens", "pos_mismatch", "entity_swapped",
+    "entity_substituted", "span_widened", "span_cut_short", "content_dropped", "review_rejected",
+    "review_repaired", "doubt_kept",
+)  # fmt: skip
+
+
+def meaning_sections(
+    lines: Mapping[tuple[str, str], list[dict[str, Any]]], targets: list[str]
+) -> dict[str, Any]:
+    """`checks`: pairs each check flagged at least once, by final status; `evidence`: the
+    distribution of evidence scores of accepted spans per target and label (unknown counted
+    apart); `inconsistent_entities`: source entities accepted with several translations."""
+    from agents.memory import inconsistent_entities, pairs_of
+
+    checks: dict[str, dict[str, int]] = {c: {"accepted": 0, "rejected": 0} for c in CHECK_CODES}
+    evidence: dict[str, dict[str, Any]] = {}
+    rows: Counter[tuple[str, str, str]] = Counter()
+    for lang in targets:
+        for status in ("accepted", "rejected"):
+            for line in lines.get((lang, status), []):
+                history = (line.get("meta", {}) if status == "accepted" else line).get("history") or []
+                for code in {c for codes in history for c in codes} & set(CHECK_CODES):
+                    checks[code][status] += 1
+        per_label: dict[str, list[float | None]] = defaultdict(list)
+        for rec in lines.get((lang, "accepted"), []):
+            meta = rec.get("meta", {})
+            for e in meta.get("evidence", []):
+                per_label[str(e.get("label"))].append(e.get("score"))
+            for source, text in pairs_of(meta):
+                rows[(lang, source, text)] += 1
+        evidence[lang] = {label: _distribution(scores) for label, scores in sorted(per_label.items())}
+    inconsistent = inconsistent_entities((t, s, x, n) for (t, s, x), n in sorted(rows.items()))
+    return {
+        "checks": checks,
+        "evidence": evidence,
+        "inconsistent_entities": {"count": len(inconsistent), "entities": inconsistent[:200]},
+    }
+
+
+def _distribution(scores: list[float | None]) -> dict[str, Any]:
+    known = sorted(s for s in scores if s is not None)
+    bins = [0] * 10
+    for s in known:
+        bins[min(9, int(s * 10))] += 1
+    def q(p: float) -> float | None:
+        return round(known[int(p * (len(known) - 1))], 3) if known else None
+
+    return {
+        "spans": len(scores),
+        "unknown": len(scores) - len(known),
+        "mean": round(sum(known) / len(known), 3) if known else None,
+        "p10": q(0.1),
+        "p50": q(0.5),
+        "p90": q(0.9),
+        "histogram": bins,  # counts of scores in [0, 0.1), [0.1, 0.2), ..., [0.9, 1]
     }
 
 

@@ -263,6 +263,7 @@ def _finish(
                 "span_map": final.get("span_map", []),
                 "notes": sorted({f["code"] for f in findings}),
                 "usage": usage.model_dump(),
+                "review_usage": final.get("review_usage") or {},
                 "history": final.get("history", []),
                 "other_targets": cross,
             }
@@ -282,6 +283,7 @@ def _finish(
                     "attempts": final.get("attempt", 0),
                     "history": final.get("history", []),
                     "usage": usage.model_dump(),
+                    "review_usage": final.get("review_usage") or {},
                     "other_targets": cross,
                 },
             )

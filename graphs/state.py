@@ -32,6 +32,9 @@ class State(InputState, total=False):
     record: dict[str, Any] | None  # the projected target record
     span_map: list[int]
     status: Status
+    previous_findings: list[dict[str, Any]]  # the verifier's findings on the attempt before
+    reviewed: int  # the attempt the reviewer last judged
+    review_usage: dict[str, int]  # reviewer Usage, apart from the translator's
 
 
 class OutputState(TypedDict, total=False):
@@ -44,3 +47,4 @@ class OutputState(TypedDict, total=False):
     attempt: int
     usage: dict[str, int]
     history: list[list[str]]
+    review_usage: dict[str, int]

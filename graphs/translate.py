@@ -69,6 +69,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="translate only the first N records")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.add_argument("--verifier-model", type=Path, help="OIELLM checkpoint for the model check")
+    p.add_argument(
+        "--review",
+        default="uncertain",
+        choices=["off", "uncertain", "all"],
+        help="when the reviewer agent judges the marked entities (one LLM call per review): "
+        "off, uncertain (where the verifier's evidence is in doubt; default) or all",
+    )
+    p.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="do not keep the entity translation memory (DIR/memory.sqlite)",
+    )
     p.add_argument("--draw", action="store_true", help="print the graph as Mermaid and exit")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--log-level", default="INFO")
@@ -170,6 +182,18 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         from agents.model_check import OIELLMCheck
 
         model_check = OIELLMCheck.load(args.verifier_model)
+    reviewer = None
+    if args.review != "off":
+        from agents.reviewer import Reviewer
+
+        reviewer = Reviewer(
+            build_chat_model(settings), model_name=settings.model, method=settings.method, cache=cache
+        )
+    memory = None
+    if not args.no_memory:
+        from agents.memory import TranslationMemory
+
+        memory = TranslationMemory(args.out / "memory.sqlite")
     ctx = TranslateContext(
         translator=translator,
         source_lang=source,
@@ -177,6 +201,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         tokenizers=tokenizers,
         max_attempts=args.max_attempts,
         model_check=model_check,
+        reviewer=reviewer,
+        review=args.review,
+        memory=memory,
     )
     cfg = RunConfig(
         out=args.out,
@@ -199,6 +226,8 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     finally:
         if cache is not None:
             cache.close()
+        if memory is not None:
+            memory.close()
 
 
 def read_input(
