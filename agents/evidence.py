@@ -182,32 +182,56 @@ class EvidenceScorer:
         """Evidence that `span` (target language) translates `entity` (source language)."""
         entity_n = unicodedata.normalize("NFKC", entity)
         span_n = unicodedata.normalize("NFKC", span)
-        preserved = _PRESERVED.findall(entity_n)
-        rest = _PRESERVED.sub(" ", entity_n).strip()
+        matches = list(_PRESERVED.finditer(entity_n))
+        if "Latin" in self.source.scripts:  # Latin words are the language's own: translated
+            matches = [m for m in matches if any(ch.isdigit() for ch in m.group())]
+        preserved = [m.group() for m in matches]
+        rest = entity_n
+        for m in reversed(matches):
+            rest = rest[: m.start()] + " " + rest[m.end() :]
+        rest = rest.strip()
         pres: float | None = None
+        span_rest = span_n
         if preserved:
             low = span_n.lower()
-            pres = sum(1 for p in preserved if p.lower() in low) / len(preserved)
+            found = [p for p in preserved if p.lower() in low]
+            pres = len(found) / len(preserved)
             if not _letters(rest):
                 return Evidence(pres, pres, "preserved")
+            for p in sorted(found, key=len, reverse=True):  # the rest is compared with the rest
+                span_rest = re.sub(
+                    rf"(?<![A-Za-z0-9]){re.escape(p)}(?![A-Za-z0-9])", " ", span_rest, flags=re.I
+                )
+            span_rest = " ".join(span_rest.split())
         best: Evidence = UNKNOWN
-        for evidence in (self._han(rest, span_n, label), self._readings(rest, span_n, label)):
-            if evidence.raw is not None and (best.raw is None or evidence.raw > best.raw):
-                best = evidence
+        if _letters(span_rest):
+            for evidence in (
+                self._han(rest, span_rest, label),
+                self._readings(rest, span_rest, label),
+            ):
+                if evidence.raw is not None and (best.raw is None or evidence.raw > best.raw):
+                    best = evidence
         for extra in (*self.source.evidence, *self.target.evidence):
             value = extra(entity, self.source, span, self.target)
             if value is not None and (best.score is None or value > best.score):
                 best = Evidence(value, value, "plugin")
         if pres is None:
             return best
-        if best.raw is None:
-            return Evidence(pres, pres, "preserved")
+        # preserved tokens and the rest weigh by their share of the entity (a kana or kanji
+        # character reads as about two Latin letters)
+        w_pres = sum(len(p) for p in preserved)
+        w_rest = sum(1 if ch.isascii() else 2 for ch in _letters(rest))
 
         def mix(x: float | None) -> float | None:
-            return None if x is None else x * (0.5 + 0.5 * pres)
+            if x is None or pres is None:
+                return None
+            return (w_pres * pres + w_rest * x) / (w_pres + w_rest)
 
-        return Evidence(mix(best.score) if best.score is not None else (pres if pres < 1 else None),
-                        mix(best.raw), best.kind)
+        if best.raw is None:
+            # the rest of the span is missing (reads as 0) or cannot be compared (neutral 0.5)
+            return Evidence(pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved")
+        score = mix(best.score) if best.score is not None else (pres if pres < 1 else None)
+        return Evidence(score, mix(best.raw), best.kind)
 
     def _han(self, entity: str, span: str, label: str | None) -> Evidence:
         s_form, t_form = self.source.han_form, self.target.han_form

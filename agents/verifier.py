@@ -50,7 +50,8 @@ class VerifierConfig:
     substitute_below: float = 0.25  # a trusted score below this is a substituted name...
     substitute_gap: float = 0.4  # ...and this far below the label's median in the run
     extent_gain: float = 0.15  # a sub-span / extension must score this much better...
-    extent_min: float = 0.7  # ...and at least this
+    extent_min: float = 0.7  # ...and at least this (an extension of a cut-short span)
+    widen_min: float = 0.85  # a sub-span must read like the whole entity to call a span widened
     extent_tokens: int = 3  # tokens tried when trimming or extending a span
     dropped_z: float = -2.5  # robust z-score of log(length ratio) below which content was dropped
     dropped_min_samples: int = 20  # run samples needed before the run's own spread is used
@@ -635,7 +636,7 @@ def _extent(
                 value = sc.score(entity, text[tokens[lo].start : tokens[hi].end], label).raw
                 if value is not None and (best is None or value > best[0]):
                     best = (value, lo, hi)
-        if best is not None and best[0] >= cfg.extent_min and best[0] >= base + cfg.extent_gain:
+        if best is not None and best[0] >= cfg.widen_min and best[0] >= base + cfg.extent_gain:
             return widened(best[1], best[2], "score")
     # 3. extending over adjacent words scores clearly better (the span was cut short)
     others = [(q.start, q.end) for i, q in projected.items() if i != index]
