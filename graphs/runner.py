@@ -315,6 +315,7 @@ def _finish(
                 span_map=final.get("span_map", []),
                 notes=sorted({f.code.value for f in findings}),
                 usage=usage,
+                review_usage=_review_usage(final),
                 history=history,
                 other_targets=cross,
             )
@@ -333,11 +334,18 @@ def _finish(
                 attempts=attempts,
                 history=history,
                 usage=usage,
+                review_usage=_review_usage(final),
                 other_targets=cross,
                 line=None,
             )
             counters.rejected += 1
         outputs.write(target, row)
+
+
+def _review_usage(final: OutputState) -> Usage | None:
+    """The reviewer's cost of a pair, or None when the reviewer was never asked."""
+    usage = final.get("review_usage")
+    return usage if usage is not None and (usage.calls or usage.cache_hits) else None
 
 
 def _row_finding(f: Finding) -> RowFinding:

@@ -99,6 +99,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local one)")
     p.add_argument("--store", default=None,
                    help="postgresql://... for checkpoints, LLM cache (default: SQLite under --out)")
+    p.add_argument(
+        "--review",
+        default="uncertain",
+        choices=["off", "uncertain", "all"],
+        help="when the reviewer agent judges the marked entities (one LLM call per review): "
+        "off, uncertain (where the verifier's evidence is in doubt; default) or all",
+    )
+    p.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="do not keep the entity translation memory (DIR/memory.sqlite)",
+    )
     p.add_argument("--draw", action="store_true", help="print the graph as Mermaid and exit")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--log-level", default="INFO")
@@ -221,6 +233,16 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         from training.verifier_model import load_check
 
         model_check = load_check(args.verifier_model)
+    reviewer = None
+    if args.review != "off":
+        from agents.reviewer import Reviewer
+
+        reviewer = Reviewer(llm, model_name=settings.model, method=method, cache=cache)
+    memory = None
+    if not args.no_memory:
+        from agents.memory import TranslationMemory
+
+        memory = TranslationMemory(args.out / "memory.sqlite")
     ctx = TranslateContext(
         translator=translator,
         source_language=source,
@@ -228,6 +250,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         target_tokenizers=tokenizers,
         max_attempts=args.max_attempts,
         model_check=model_check,
+        reviewer=reviewer,
+        review=args.review,
+        memory=memory,
     )
     cfg = RunConfig(
         out=args.out,
@@ -250,6 +275,8 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     finally:
         if cache is not None:
             cache.close()
+        if memory is not None:
+            memory.close()
     if endpoint is not None:
         from graphs.report import write_report
 
