@@ -234,7 +234,8 @@ def test_model_check_feedback_reaches_the_translator(
     handler = RecordedTranslator()
     with LocalOpenAIServer(handler) as server:
         rc = main([*args, "--base-url", server.base_url], environ={"OPENAI_API_KEY": "sk-test"})
-        requests = list(server.requests)
+        # translation requests only (the start-up endpoint probe has no recorded answer)
+        requests = [r for r in server.requests if handler.entry(r) is not None]
     assert rc == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     if not with_check:  # switched off: the recorded translations pass the rule checks
