@@ -40,6 +40,7 @@ class Code(StrEnum):
     LLM_ERROR = "llm_error"
     MODEL_DISAGREEMENT = "model_disagreement"
     CROSS_TARGET_MISMATCH = "cross_target_mismatch"
+    INVALID_INPUT = "invalid_input"
 
 
 class Finding(BaseModel):

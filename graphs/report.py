@@ -1,20 +1,21 @@
 """`DIR/report.json`: counts, findings, attempts, LLM calls, tokens, cost, speed.
 
-Everything but the speed figures comes from the output lines (`RunOutputs.done`: what the
-files held at start plus what this run wrote), so the report of a resumed run covers the
-whole run without reading the files again.
+Everything but the speed figures comes from the output rows (`RunOutputs.done`: what the
+files held at start plus what this run wrote) through `graphs.rows.run_figures`, so the
+report of a resumed run covers the whole run without reading the files again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from graphs.outputs import Done
+from graphs.rows import run_figures
 
 #: USD per million tokens (input, output). Override with --prices FILE.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
@@ -47,40 +48,18 @@ def build_report(
     run: dict[str, Any],
     prices: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
-    counts: dict[str, dict[str, int]] = {}
-    findings: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    attempts: Counter[str] = Counter()
-    usage: Counter[str] = Counter()
-    per_source: dict[str, dict[str, str]] = defaultdict(dict)
-    source_spans = projected_spans = 0
-    lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for (_, lang), d in done.items():
-        lines[(lang, d.status)].append(d.line)
-    for lang in targets:
-        accepted = lines[(lang, "accepted")]
-        rejected = lines[(lang, "rejected")]
-        counts[lang] = {"accepted": len(accepted), "rejected": len(rejected)}
-        for rec in accepted:
-            meta = rec.get("meta", {})
-            per_source[str(meta.get("source_id"))][lang] = "accepted"
-            attempts[str(meta.get("attempts", 1))] += 1
-            usage.update(meta.get("usage", {}))
-            for codes in meta.get("history", []):
-                findings.update(codes)
-            source_spans += len(rec.get("spans", []))
-            projected_spans += len(rec.get("spans", []))
-        for line in rejected:
-            per_source[str(line.get("key"))][lang] = "rejected"
-            attempts[str(line.get("attempts", 0))] += 1
-            usage.update(line.get("usage", {}))
-            reasons.update(line.get("reasons", []))
-            history = line.get("history") or [[f["code"] for f in line.get("findings", [])]]
-            for codes in history:
-                findings.update(codes)
-            source = line.get("source")
-            if isinstance(source, dict):
-                source_spans += len(source.get("spans", []) or [])
+    figures = run_figures(((lang, d.row) for (_, lang), d in done.items()), targets)
+    per_source = figures.per_source
+    counts = {
+        lang: {"accepted": figures.languages[lang].accepted, "rejected": figures.languages[lang].rejected}
+        for lang in targets
+    }
+    findings: Counter[str] = figures.summed("findings")
+    reasons: Counter[str] = figures.summed("reasons")
+    attempts: Counter[int] = figures.summed("attempts")
+    usage: Counter[str] = figures.summed("usage")
+    source_spans = figures.total("source_spans")
+    projected_spans = figures.total("projected_spans")
     total = {
         "accepted": sum(c["accepted"] for c in counts.values()),
         "rejected": sum(c["rejected"] for c in counts.values()),
@@ -103,7 +82,7 @@ def build_report(
         "counts": {**counts, "total": total},
         "findings": dict(sorted(findings.items())),
         "rejection_reasons": dict(sorted(reasons.items())),
-        "attempts": dict(sorted(attempts.items(), key=lambda kv: int(kv[0]))),
+        "attempts": {str(k): attempts[k] for k in sorted(attempts)},
         "llm": {
             "calls": usage["calls"],
             "cache_hits": usage["cache_hits"],

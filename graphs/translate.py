@@ -91,6 +91,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="translate only the first N records")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.add_argument("--verifier-model", type=Path, help="OIELLM checkpoint for the model check")
+    # -- scaling (graphs.workers): processes, Ray, a shared store -----------------------------
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine, each on a shard of the records (default: 1)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local processes, or Ray actors (--workers of them; needs --store)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local one)")
+    p.add_argument("--store", default=None,
+                   help="postgresql://... for checkpoints, LLM cache (default: SQLite under --out)")
     p.add_argument("--draw", action="store_true", help="print the graph as Mermaid and exit")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--log-level", default="INFO")
@@ -182,6 +190,13 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
     source = get_language(args.source)
     languages = {t: get_language(t) for t in args.target}
+    from graphs.workers import run_from_cli, wants_scaling
+
+    if wants_scaling(args):
+        return await run_from_cli(
+            args, settings, records, invalid, prices=load_prices(args.prices),
+            input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
+        )
     tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
@@ -203,14 +218,14 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
     model_check = None
     if args.verifier_model is not None:
-        from agents.model_check import OIELLMCheck
+        from training.verifier_model import load_check
 
-        model_check = OIELLMCheck.load(args.verifier_model)
+        model_check = load_check(args.verifier_model)
     ctx = TranslateContext(
         translator=translator,
-        source_lang=source,
-        languages=languages,
-        tokenizers=tokenizers,
+        source_language=source,
+        target_languages=languages,
+        target_tokenizers=tokenizers,
         max_attempts=args.max_attempts,
         model_check=model_check,
     )

