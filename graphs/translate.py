@@ -196,9 +196,12 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     llm = build_chat_model(settings)
     endpoint = None
     if records:  # bad input costs nothing, not even the probe
-        from agents.endpoint import choose_method
+        from agents.endpoint import EndpointInfo, choose_method
 
-        endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
+        if args.replay is not None:  # our own server sends the recorded JSON: nothing to probe
+            endpoint = EndpointInfo(settings.method, True, settings.model, "recorded answers")
+        else:
+            endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
         log.info("endpoint: %s", endpoint)
         settings = dataclasses.replace(settings, method=endpoint.method)
     from graphs.workers import run_from_cli, wants_scaling
