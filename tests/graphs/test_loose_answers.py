@@ -264,9 +264,11 @@ def test_loose_answers_json_mode_prompt_says_json_and_shows_the_shape() -> None:
 
 
 def main() -> int:
-    for method in ("json_schema", "json_mode"):
+    for method, free_text in (("json_schema", False), ("json_mode", False), ("auto", True)):
         with tempfile.TemporaryDirectory() as tmp:
-            got = measure(method, Path(tmp) / "out")
+            got = measure(method, Path(tmp) / "out", ignore_response_format=free_text)
+        if free_text:
+            print("\nserver that ignores response_format (free text answers):", end="")
         print(
             f"\n--method {method}: exit {got['rc']}, {got['pairs']} pairs, LLM calls {got['calls']} "
             f"({got['calls'] / got['pairs']:.2f} per pair; +{got['requests'] - got['calls']} probe), "
