@@ -46,14 +46,13 @@ KINDS = [
 _PUNCT_AFTER = re.compile(r"(</e(\d+)>)([.,;:!?。，、；：！？])")
 
 
-def _edge_punct(text: str) -> str:
+def _edge_punct(text: str, target: str) -> str:
     """`<e1>Tokyo</e1>.` -> `<e1>Tokyo.</e1>` (the first marker followed by punctuation);
-    without one, a comma is pulled into the last span: `<e2>X,</e2>`."""
+    without one, quotes are pulled in instead (`_edge_quotes`)."""
     m = _PUNCT_AFTER.search(text)
-    if m is not None:
-        return text[: m.start()] + m.group(3) + m.group(1) + text[m.end() :]
-    last = max(re.finditer(r"</e\d+>", text), key=lambda x: x.start())
-    return text[: last.start()] + "," + text[last.start() :]
+    if m is None:
+        return _edge_quotes(text, target)
+    return text[: m.start()] + m.group(3) + m.group(1) + text[m.end() :]
 
 
 def _edge_quotes(text: str, target: str) -> str:
@@ -94,7 +93,7 @@ def loose_reply(kind: str, text: str, target: str) -> Reply:
     if kind == "extra_keys":
         return Answer({"text": text, "source_lang": "ja", "confidence": 0.93, "notes": None})
     if kind == "edge_punct":
-        return Answer({"text": _edge_punct(text)})
+        return Answer({"text": _edge_punct(text, target)})
     if kind == "edge_quotes":
         return Answer({"text": _edge_quotes(text, target)})
     return Answer({"text": text})
