@@ -206,7 +206,7 @@ async def child_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     target = args.target
     settings = LLMSettings(model="bench", base_url=args.base_url, api_key="sk-bench", max_retries=0)
     translator = Translator(build_chat_model(settings), model_name="bench")
-    structured = translator._structured
+    structured = translator.runnable
 
     class Client:
         async def ainvoke(self, msgs: Any) -> Any:
@@ -217,7 +217,7 @@ async def child_breakdown(args: argparse.Namespace) -> dict[str, Any]:
                 client_cpu.append(time.process_time() - c0)
                 parts["client"] += client_cpu[-1]
 
-    translator._structured = Client()  # type: ignore[assignment]
+    translator.runnable = Client()
     lang = get_language(target)
     tokenizers = target_tokenizers({target: lang}, needs_pos=False)
     for tok in tokenizers.values():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -202,30 +203,36 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     )
     source = get_language(args.source)
     languages = {t: get_language(t) for t in args.target}
-    from graphs.workers import run_from_cli, wants_scaling
-
-    if wants_scaling(args):
-        return await run_from_cli(
-            args, settings, records, invalid, prices=load_prices(args.prices),
-            input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
-        )
-    tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
     llm = build_chat_model(settings)
     endpoint = None
     if records:  # bad input costs nothing, not even the probe
-        from agents.endpoint import choose_method
+        from agents.endpoint import EndpointInfo, choose_method
 
-        endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
+        if args.replay is not None:  # our own server sends the recorded JSON: nothing to probe
+            endpoint = EndpointInfo(settings.method, True, settings.model, "recorded answers")
+        else:
+            endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
         log.info("endpoint: %s", endpoint)
-    method = endpoint.method if endpoint is not None else settings.method
+        settings = dataclasses.replace(settings, method=endpoint.method)
+    from graphs.workers import run_from_cli, wants_scaling
+
+    if wants_scaling(args):
+        if cache is not None:
+            cache.close()
+        report = await run_from_cli(
+            args, settings, records, invalid, prices=load_prices(args.prices),
+            input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
+        )
+        return _finish(args, report, endpoint, records, invalid)
+    tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     translator = Translator(
         llm,
         model_name=settings.model,
-        method=method,
+        method=settings.method,
         cache=cache,
-        show_shape=method == "json_mode"
+        show_shape=settings.method == "json_mode"
         or (endpoint is not None and endpoint.schema_enforced is False),
     )
     model_check = None
@@ -277,6 +284,17 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             cache.close()
         if memory is not None:
             memory.close()
+    return _finish(args, report, endpoint, records, invalid)
+
+
+def _finish(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    endpoint: Any,
+    records: list[Any],
+    invalid: list[Any],
+) -> dict[str, Any]:
+    """Add what the endpoint probe found to report.json; no valid record is an error."""
     if endpoint is not None:
         from graphs.report import write_report
 

@@ -29,7 +29,15 @@ default) the first one raises :class:`~mre.errors.RecordError` naming the file, 
 line and the record id; with ``strict=False`` each is counted, written to the ``rejects``
 JSONL file as ``{"path", "line", "record_id", "kind", "reason", "raw"}`` and skipped.
 Blank lines are skipped. In a JSON list the line is where the item starts; a JSON list that
-is itself broken cannot be read past the break and raises in both modes.
+is itself broken cannot be read past the break and raises in both modes. JSONL is read as
+bytes and decoded line by line: a line that is not valid UTF-8 is one bad line (kind
+``invalid_utf8``, the reason names the byte) and the next lines are read; a UTF-8 BOM is
+dropped. The caller's limits are bad lines too: ``expect_lang`` (kind ``wrong_language``)
+and ``max_chars`` (kind ``too_long``), each with its line and record id.
+
+Layout: ``items`` (lines -> parsed items, why an item is bad), ``formats`` (detection and one
+converter per format), ``reader`` (:class:`RecordReader`), ``writer`` (:func:`write_jsonl`,
+:class:`JsonlWriter`).
 
 Writing: :func:`write_jsonl` writes a file at once; :class:`JsonlWriter` appends one
 record at a time (flushed, optionally fsynced) for output that a rerun resumes.
