@@ -53,6 +53,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="transport retries per request with backoff (429 honours Retry-After, 5xx, drops)",
     )
     p.add_argument("--replay", type=Path, help="serve recorded answers (JSONL) on 127.0.0.1")
+    # --batch: the answers come from the Batch API (graphs/batch.py)
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the LLM requests through the Batch API (/v1/files, /v1/batches): half "
+        "price, answers within 24 h per round; rerun the same command to resume",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        help="--batch: seconds between status checks of a batch, growing with backoff (default: 30)",
+    )
+    p.add_argument(
+        "--batch-max-requests", type=int, default=50_000, help="--batch: requests per input file"
+    )
+    p.add_argument(
+        "--batch-max-bytes", type=int, default=200_000_000, help="--batch: bytes per input file"
+    )
     p.add_argument("--prices", type=Path, help="JSON/YAML {model: {input: $/1M, output: $/1M}}")
     p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
     p.add_argument(
@@ -162,9 +181,21 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
-    translator = Translator(
-        build_chat_model(settings), model_name=settings.model, method=settings.method, cache=cache
-    )
+    llm = build_chat_model(settings)
+    batch = None
+    if args.batch:  # same chat model, its HTTP client swapped for the batch store
+        from graphs.batch import BatchOptions, BatchRun
+
+        options = BatchOptions(
+            poll_interval=args.poll_interval,
+            max_rounds=args.max_attempts,
+            max_requests=args.batch_max_requests,
+            max_bytes=args.batch_max_bytes,
+            progress=not args.no_progress,
+        )
+        batch = BatchRun(args.out, settings, options)
+        llm = batch.chat_model(llm)
+    translator = Translator(llm, model_name=settings.model, method=settings.method, cache=cache)
     model_check = None
     if args.verifier_model is not None:
         from agents.model_check import OIELLMCheck
@@ -188,14 +219,20 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         model=settings.model,
         prices=load_prices(args.prices),
     )
-    try:
-        return await run_pairs(
+    def work() -> Any:
+        return run_pairs(
             records,
             invalid,
             ctx,
             cfg,
             input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
         )
+
+    try:
+        if batch is not None:  # every pair in flight at once: each waits for its batch
+            cfg.concurrency = max(1, len(records) * len(cfg.targets))
+            return await batch.run(work, cfg.prices)
+        return await work()
     finally:
         if cache is not None:
             cache.close()
