@@ -97,7 +97,6 @@ class BatchRun:
         self.store = BatchStore(out / "batch.sqlite")
         self._waiters: dict[str, asyncio.Future[Answer]] = {}
         self._queued: dict[str, None] = {}  # waiting and pending: the next round, in order
-        self._round: int | None = None  # the round that full files already went into
         self._last_request = time.monotonic()
         self._next_poll: dict[str, tuple[float, float]] = {}  # batch -> (when, interval)
         self._client: openai.AsyncOpenAI | None = None
@@ -159,9 +158,8 @@ class BatchRun:
                 tasks: frozenset[int] = frozenset()
                 while not task.done():
                     await self._poll(bar)
-                    ready = self._ready_to_submit()
-                    if ready is not None:
-                        await self._submit(final=ready)
+                    if self._ready_to_submit():
+                        await self._submit()
                     tick = min(self.options.poll_interval, SETTLE_S) / 4
                     began = time.monotonic()
                     await asyncio.wait({task}, timeout=tick)
@@ -186,27 +184,20 @@ class BatchRun:
         write_report(self.store.path.parent / "report.json", report)
         return report
 
-    def _ready_to_submit(self) -> bool | None:
-        """True: submit every waiting request and close the round; False: submit the full
-        files now (the round stays open); None: wait."""
-        if not self._queued:
-            return None
-        if time.monotonic() - self._last_request >= SETTLE_S:
-            return True
-        return False if len(self._queued) >= self.options.max_requests else None
+    def _ready_to_submit(self) -> bool:
+        """A round starts when requests wait and the pairs are quiet (all wait or are done).
+        No file goes out before that even when one is full: rounds stay clean (a retry is
+        always in a later round than its first attempt), and against hours of batch time
+        the seconds the pairs take to make their requests do not count."""
+        return bool(self._queued) and time.monotonic() - self._last_request >= SETTLE_S
 
     # -- submitting -------------------------------------------------------------------------------
 
-    async def _submit(self, *, final: bool) -> None:
-        """Upload and submit the waiting pending requests in files within the limits: all of
-        them when `final` (the round ends), else only full files (the round goes on)."""
+    async def _submit(self) -> None:
+        """Upload and submit every waiting pending request, in files within the limits."""
         queued, self._queued = list(self._queued), {}
         rows = self.store.pending(queued)
-        if self._round is None:
-            self._round = self.store.rounds() + 1
-        round_ = self._round
-        if final:
-            self._round = None
+        round_ = self.store.rounds() + 1
         give_up = [c for c, _ in rows if self.store.tries(c) >= self.options.max_rounds]
         for cid in give_up:
             reason = self._reason(cid)
@@ -214,10 +205,7 @@ class BatchRun:
             self._finish(cid, "failed", Answer(503, _error(503, message)), reason)
         rows = [(c, b) for c, b in rows if c not in give_up]
         for chunk in self._chunks(rows):
-            if final or len(chunk) >= self.options.max_requests:
-                await self._submit_one(round_, chunk)
-            else:  # a partial file waits for the end of the round
-                self._queued.update(dict.fromkeys(cid for cid, _ in chunk))
+            await self._submit_one(round_, chunk)
 
     def _reason(self, cid: str) -> str:
         row = self.store._db.execute("SELECT reason FROM requests WHERE custom_id = ?", (cid,))
