@@ -193,7 +193,7 @@ def test_batch_kill_9_at_each_stage_then_rerun(tmp_path: Path, stage: str) -> No
     out = tmp_path / "out"
     event, slow = STAGES[stage]
     handler = Counting(plants={(DEMO_IDS[0], "en"): drop_marker})
-    settings = BatchSettings(delay=0.05, **slow)  # type: ignore[arg-type]
+    settings = BatchSettings(**{"delay": 0.05, **slow})  # type: ignore[arg-type]
     cmd = [sys.executable, "-m", "graphs.translate", "--input", str(DEMO), "--limit", "6",
            "--source", "ja", "--target", "en", "--out", str(out), "--batch", "--poll-interval",
            "0.05", "--no-progress", "--log-level", "WARNING"]  # fmt: skip
