@@ -115,7 +115,7 @@ class Translator:
         self.schema: dict[str, Any] | None = (
             None if method == "json_mode" else TranslationAnswer.model_json_schema()
         )
-        self.runnable = _structured_runnable(llm, method)
+        self.runnable = structured_runnable(llm, method)
         self._sent: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
         self._max_pairs = max_pairs_remembered
 
@@ -261,7 +261,7 @@ class Translator:
         return Draft(labels=labels, findings=[finding], usage=usage)
 
 
-def _structured_runnable(llm: Any, method: Method) -> Any:
+def structured_runnable(llm: Any, method: Method) -> Any:
     """The chat model bound for `method`, answering the raw message (json_schema, json_mode)
     or langchain's `{raw, parsed}` map (function_calling). The request bodies are the ones
     `with_structured_output` sends; the answer is read here, tolerantly."""
@@ -269,9 +269,12 @@ def _structured_runnable(llm: Any, method: Method) -> Any:
         return llm.with_structured_output(TranslationAnswer, method=method, include_raw=True)
     if method == "json_mode":
         return llm.bind(response_format={"type": "json_object"})
-    from langchain_openai.chat_models.base import _convert_to_openai_response_format
+    # the body `with_structured_output(method="json_schema")` sends, but as a plain dict: given
+    # the pydantic class, the openai client parses the content itself and raises on an answer
+    # in a fence or in prose, losing the raw text the tolerant parser needs
+    from openai.lib._parsing._completions import type_to_response_format_param
 
-    return llm.bind(response_format=_convert_to_openai_response_format(TranslationAnswer))
+    return llm.bind(response_format=type_to_response_format_param(TranslationAnswer))
 
 
 def read_answer(out: Any, method: str) -> ParsedAnswer:

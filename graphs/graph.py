@@ -55,6 +55,7 @@ async def align_node(state: State, runtime: Runtime[TranslateContext]) -> dict[s
     if answer is None:  # the translator failed; nothing to align
         return {}
     target = state["target"]
+    await runtime.context.tokenizer_ready(target)
     alignment = align(answer, state["source"], lambda text: runtime.context.tokenize(target, text))
     return {
         "alignment": DraftAlignment(

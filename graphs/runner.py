@@ -11,12 +11,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from agents.findings import Code, Finding, Severity
 from agents.translator import Usage
 from graphs.context import TranslateContext
-from graphs.outputs import RunOutputs
+from graphs.outputs import Done, RunOutputs
 from graphs.report import build_report, write_report
 from graphs.rows import AcceptedMeta, AcceptedRow, DraftAnswer, RejectedRow, RowFinding
 from graphs.state import InputState, OutputState
@@ -50,6 +50,7 @@ class RunConfig:
     progress: bool = True
     model: str = ""
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    store: str | None = None  # checkpoints: None = OUT/checkpoints.sqlite, or postgresql://...
 
 
 @dataclass
@@ -79,35 +80,34 @@ async def run_pairs(
 
     `counters`, when given, receives this run's figures (benchmarks read `pair_seconds`).
     """
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from graphs.graph import build_graph
-    from graphs.state import serializer
-
     cfg.out.mkdir(parents=True, exist_ok=True)
     outputs = RunOutputs(cfg.out, cfg.targets, fsync=cfg.fsync).open()
     started = time.perf_counter()
     counters = counters if counters is not None else Counters()
     try:
-        for bad in invalid:
-            for lang in cfg.targets:
-                if (bad.key, lang) not in outputs.done:
-                    outputs.write(lang, _invalid_row(bad, lang))
-        todo = [r for r in records if any((r.id, t) not in outputs.done for t in cfg.targets)]
-        pairs = [(r, t) for r in todo for t in cfg.targets if (r.id, t) not in outputs.done]
-        skipped = len(records) * len(cfg.targets) - len(pairs)
-        if skipped:
-            log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
-        async with aiosqlite.connect(str(cfg.out / "checkpoints.sqlite")) as conn:
-            saver = AsyncSqliteSaver(conn, serde=serializer())
-            checkpoints = Checkpoints(saver)
-            await checkpoints.load()
-            graph = build_graph(saver)
-            await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
+        write_invalid(invalid, cfg.targets, outputs)
+        await translate_pairs(records, ctx, cfg, outputs, counters)
     finally:
         outputs.close()
-    wall = time.perf_counter() - started
+    return finish_report(outputs, cfg, counters, time.perf_counter() - started, input_desc)
+
+
+def write_invalid(invalid: list[InvalidInput], targets: list[str], outputs: RunOutputs) -> None:
+    """A rejected row per target for every bad input line not yet written."""
+    for bad in invalid:
+        for lang in targets:
+            if (bad.key, lang) not in outputs.done:
+                outputs.write(lang, _invalid_row(bad, lang))
+
+
+def finish_report(
+    outputs: RunOutputs,
+    cfg: RunConfig,
+    counters: Counters,
+    wall: float,
+    input_desc: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Build and write `report.json` from the outputs and this run's counters."""
     report = build_report(
         outputs.done,
         cfg.targets,
@@ -124,6 +124,40 @@ async def run_pairs(
     return report
 
 
+class Outputs(Protocol):
+    """Where finished pairs go: the run's files, or a pipe to the process that writes them."""
+
+    done: dict[tuple[str, str], Done]
+
+    def write(self, lang: str, row: AcceptedRow | RejectedRow) -> None: ...
+
+
+async def translate_pairs(
+    records: list[Record],
+    ctx: TranslateContext,
+    cfg: RunConfig,
+    outputs: Outputs,
+    counters: Counters,
+) -> None:
+    """Run the graph on every pair of `records` not in `outputs.done`, with the run's
+    checkpointer (`cfg.store`), and hand each finished record's rows to `outputs`."""
+    from graphs.graph import build_graph
+    from graphs.stores import open_checkpointer
+
+    todo = [r for r in records if any((r.id, t) not in outputs.done for t in cfg.targets)]
+    pairs = [(r, t) for r in todo for t in cfg.targets if (r.id, t) not in outputs.done]
+    skipped = len(records) * len(cfg.targets) - len(pairs)
+    if skipped:
+        log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
+    if not pairs:
+        return
+    async with open_checkpointer(cfg.store or cfg.out / "checkpoints.sqlite") as saver:
+        checkpoints = Checkpoints(saver)
+        await checkpoints.load()
+        graph = build_graph(saver)
+        await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
+
+
 class Checkpoints:
     """The checkpointer plus the runner's bookkeeping: which threads it already holds (read
     once at start), and deletes of finished threads through the saver's public API."""
@@ -133,6 +167,7 @@ class Checkpoints:
         self.batch = batch
         self.existing: set[str] = set()
         self._finished: list[str] = []
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def load(self) -> None:
         await self.saver.setup()
@@ -143,11 +178,20 @@ class Checkpoints:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
 
     async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
+        """Delete the threads of written pairs: in the background, a batch at a time, so that
+        no pair waits for it; `flush` waits for every delete."""
         self._finished += thread_ids
         if self._finished and (flush or len(self._finished) >= self.batch):
             done, self._finished = self._finished, []
-            for tid in done:
-                await self.saver.adelete_thread(tid)
+            self._tasks.add(asyncio.ensure_future(self._delete(done)))
+            self._tasks = {t for t in self._tasks if not t.done()}
+        if flush and self._tasks:
+            await asyncio.gather(*self._tasks)
+            self._tasks.clear()
+
+    async def _delete(self, thread_ids: list[str]) -> None:
+        for tid in thread_ids:
+            await self.saver.adelete_thread(tid)
 
 
 async def _run(
@@ -157,7 +201,7 @@ async def _run(
     pairs: list[tuple[Record, str]],
     ctx: TranslateContext,
     cfg: RunConfig,
-    outputs: RunOutputs,
+    outputs: Outputs,
     counters: Counters,
 ) -> None:
     from tqdm import tqdm
@@ -222,6 +266,8 @@ async def _one(
         final: OutputState = await graph.ainvoke(
             payload, config, context=ctx, durability=durability
         )
+    except ImportError:  # a missing tokenizer backend (loaded in the background): stop the run
+        raise
     except Exception as exc:  # a bug or a backend failure must cost this pair only
         log.exception("record %s -> %s failed", record.id, target)
         finding = Finding.fatal(
@@ -243,7 +289,7 @@ def _finish(
     source: Record,
     finals: dict[str, OutputState],
     targets: list[str],
-    outputs: RunOutputs,
+    outputs: Outputs,
     counters: Counters,
 ) -> None:
     """Cross-target check, then write every target of one source record."""
@@ -306,7 +352,7 @@ def _draft_from(final: OutputState) -> DraftAnswer | None:
 
 
 def _accepted_record(
-    target: str, finals: dict[str, OutputState], outputs: RunOutputs, source_id: str
+    target: str, finals: dict[str, OutputState], outputs: Outputs, source_id: str
 ) -> Record | None:
     if target in finals:
         final = finals[target]

@@ -140,7 +140,7 @@ def translate_argv(run: Run, r: int, input_path: Path, out: Path) -> list[str]:
 def translate(run: Run, r: int, rdir: Path, chunk: list[Record]) -> TranslateResult:
     """Translate the round's source records (`chunk`) with `graphs.translate` into
     ``rdir/translate`` (a run dir that resumes by itself)."""
-    from agents.model_check import Calibration
+    from training.verifier_model import Calibration
 
     input_path = rdir / "input.jsonl"
     write_records(input_path, chunk)
@@ -332,9 +332,10 @@ def launch_training(launcher: str, r: int, rdir: Path, tcfg: Any) -> Path:
 def evaluate(run: Run, r: int, rdir: Path) -> EvalResult:
     """Score the round's OIELLM on the gold set (``predictions.jsonl``, ``scores.json``) and
     calibrate its model-check threshold on the calibration slice (``model_check.json``)."""
-    from agents.model_check import OIELLMCheck, calibrate_from_predictions
+    from agents.model_check import OIELLMCheck
     from eval.metrics import score
     from training.infer import OIELLM
+    from training.verifier_model import calibrate_from_predictions
 
     cfg = run.cfg
     final = rdir / "model" / "final"

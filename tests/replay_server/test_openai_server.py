@@ -31,7 +31,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from mre.errors import RecordError
-from replay_server.server import (
+from replay_server import (
     Answer,
     ChatRequest,
     Drop,
@@ -44,8 +44,8 @@ from replay_server.server import (
     ScriptExhaustedError,
     Sleep,
     approx_tokens,
-    main,
 )
+from replay_server.cli import main
 
 pytest.importorskip("langchain_openai")
 openai = pytest.importorskip("openai")
@@ -282,19 +282,29 @@ def test_openai_server_scripted_items_may_be_functions() -> None:
 
 
 def test_openai_server_concurrent_requests_are_not_serialized() -> None:
-    n, latency = 16, 0.25
+    # no wall-clock bound (the machine may be loaded): count the requests in flight at once
+    n, hold = 16, 0.5
+    lock = threading.Lock()
+    active = [0, 0]  # now, most at once
+
+    def handler(request: ChatRequest) -> Reply:
+        with lock:
+            active[0] += 1
+            active[1] = max(active[1], active[0])
+        time.sleep(hold)
+        with lock:
+            active[0] -= 1
+        return Answer({"text": request.last_user_text})
 
     async def run(server: LocalOpenAIServer) -> list[Any]:
         llm = chat(server).with_structured_output(Out, method="json_schema")
         return await asyncio.gather(*(llm.ainvoke(f"prompt {i}") for i in range(n)))
 
-    with serve(lambda r: Answer({"text": r.last_user_text}), latency=latency) as server:
-        start = time.monotonic()
+    with serve(handler) as server:
         results = asyncio.run(run(server))
-        elapsed = time.monotonic() - start
         assert len(server.requests) == n
     assert [r.text for r in results] == [f"prompt {i}" for i in range(n)]
-    assert latency <= elapsed < 1.5, elapsed
+    assert active[1] >= 2, active
 
 
 def test_openai_server_stop_is_clean_with_requests_in_flight() -> None:
@@ -574,3 +584,25 @@ def test_openai_server_default_request_flags() -> None:
     with LocalOpenAIServer(handler) as server:
         structured(server, "json_schema", "hi")
     assert seen[0].requested_method == "json_schema" and not seen[0].response_format_ignored
+
+
+def test_openai_server_replay_finds_answers_by_prompt_structure(replay_file: Path) -> None:
+    # any wording around the <source ...> element; the retry's feedback comes after it
+    from replay_server import ReplayHandler as Handler
+
+    handler = Handler(replay_file)
+    entry = next(iter(handler.book))
+    element = f'<source source_lang="ja" target_lang="{entry.target}">{entry.source}</source>'
+    request = ChatRequest(
+        model="m",
+        method="json_schema",
+        messages=[
+            {"role": "system", "content": "Whatever the system prompt says."},
+            {"role": "user", "content": f"Bitte übersetzen:\n{element}"},
+            {"role": "user", "content": "<source>not this</source> try again"},
+        ],
+    )
+    assert handler.find(request) == entry
+    other = "de" if entry.target != "de" else "fr"
+    request.messages[1]["content"] = element.replace(f'"{entry.target}"', f'"{other}"')
+    assert handler.find(request) is None
