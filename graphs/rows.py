@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -263,10 +263,3 @@ def run_figures(
     figures.per_source = dict(per_source)
     return figures
 
-
-def rows_by_language(
-    done: Mapping[tuple[str, str], Row],
-) -> Iterable[tuple[str, Row]]:
-    """(lang, row) pairs of a done-map keyed (source key, lang)."""
-    for (_, lang), row in done.items():
-        yield lang, row
