@@ -78,14 +78,15 @@ if [ "$MODE" = run ]; then
     INFER_LIMIT=130
 else
     DATA="${MMM_SHARED_DATA:-$ROOT/../shared/data}/stockmark-ner-ja/ner.jsonl"
-    BUDGET=600
+    # about a minute on 2 idle cores; the limits leave room for cores shared with other jobs
+    BUDGET=1500
     TRAIN_ARGS=(--smoke)
     VARIANTS=(baseline packed)
-    LIMITS=(120 120)
+    LIMITS=(300 300)
     REAL_ARGS=(--smoke --real-epochs 1)
-    REAL_LIMIT=240
-    INFER_ARGS=(--shape tiny --records 8 --new-tokens 4 --batches 4 --caches dynamic,static)
-    INFER_LIMIT=120
+    REAL_LIMIT=600
+    INFER_ARGS=(--shape tiny --records 8 --new-tokens 4 --batches 4 --caches dynamic,static --vocab 300)
+    INFER_LIMIT=300
 fi
 T0=$(date +%s)
 

@@ -188,16 +188,33 @@ def main(argv: list[str] | None = None) -> int:
             r = {"variant": name, "error": f"{type(err).__name__}: {str(err)[:300]}"}
         results.append(r)
         print(json.dumps(r), flush=True)
+        if args.json:  # after every variant: a later crash or time-out loses nothing
+            _write(args, device, results)
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    report = _write(args, device, results)
+    for r in results:
+        if "error" in r:
+            print(f"{r['variant']:>16}: {r['error']}")
+        else:
+            print(
+                f"{r['variant']:>16}: {r['records_per_s']:8.1f} records/s "
+                f"{r['new_tokens_per_s']:9.1f} tokens/s  x{r.get('vs_today', 1.0):.2f} vs today"
+            )
+    return 0 if any("error" not in r for r in report["results"]) else 1
+
+
+def _write(args: argparse.Namespace, device: Any, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report (each variant against today's path), written to ``--json`` when given."""
+    import torch
+    import transformers
+
     base = next((r for r in results if r["variant"] == "today" and "error" not in r), None)
     if base:
         for r in results:
             if "error" not in r:
                 r["vs_today"] = round(r["records_per_s"] / base["records_per_s"], 2)
-    import transformers
-
     report = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
@@ -207,18 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         "new_tokens": args.new_tokens,
         "results": results,
     }
-    for r in results:
-        if "error" in r:
-            print(f"{r['variant']:>16}: {r['error']}")
-        else:
-            print(
-                f"{r['variant']:>16}: {r['records_per_s']:8.1f} records/s "
-                f"{r['new_tokens_per_s']:9.1f} tokens/s  x{r.get('vs_today', 1.0):.2f} vs today"
-            )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0 if any("error" not in r for r in results) else 1
+    return report
 
 
 if __name__ == "__main__":

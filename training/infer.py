@@ -5,7 +5,9 @@
     >>> records[0].spans, records[0].meta.get("parse_errors")
 
 Greedy decoding (every sampling option set explicitly) with the KV cache, prompts left-padded
-into batches (sorted by length, so a batch wastes little padding). Importing this module needs no torch; loading a model does.
+into batches of 64 sorted by prompt and text length (little padding, rows that finish together);
+a static cache or transformers' continuous batching on request (``cache=``). Importing this module
+needs no torch; loading a model does.
 
 CLI: ``python -m training.infer --checkpoint DIR --input FILE [--task T --lang L] [--out F]``
 extracts from the texts of a record file; ``--bench`` reports texts/s and generated tokens/s.
@@ -174,7 +176,7 @@ class OIELLM:
         self,
         inputs: list[str],
         *,
-        batch_size: int = 16,
+        batch_size: int = 64,
         max_new_tokens: int = 256,
         cache: str | None = None,
     ) -> list[Generation]:
@@ -261,7 +263,7 @@ class OIELLM:
         lang: str,
         *,
         event: bool = False,
-        batch_size: int = 16,
+        batch_size: int = 64,
         max_new_tokens: int = 256,
         ids: list[str] | None = None,
     ) -> list[Extraction]:
@@ -296,7 +298,7 @@ class OIELLM:
         lang: str,
         *,
         event: bool = False,
-        batch_size: int = 16,
+        batch_size: int = 64,
         max_new_tokens: int = 256,
         ids: list[str] | None = None,
     ) -> list[Record]:
@@ -331,7 +333,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="ja", help="language of the texts (default ja)")
     p.add_argument("--out", help="write the extracted records here (JSONL; default stdout)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N texts")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--cache", choices=["dynamic", "static", "continuous"], default="dynamic",
+        help="KV cache: dynamic, static (preallocated; for torch.compile on GPU) or continuous "
+        "(transformers' continuous batching, where installed)",
+    )  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
     p.add_argument("--bench", action="store_true", help="report throughput instead of records")
@@ -363,6 +370,7 @@ def cli(argv: list[str] | None = None) -> int:
     if args.limit:
         texts, ids = texts[: args.limit], ids[: args.limit]
     model = OIELLM.load(args.checkpoint, device=args.device)
+    model.cache = args.cache
     t0 = time.perf_counter()
     extractions = model.extract_with_errors(
         texts,

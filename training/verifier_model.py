@@ -185,7 +185,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, type=Path, help="a saved OIELLM directory")
     p.add_argument("--gold", required=True, nargs="+", type=Path, help="gold record files")
     p.add_argument("--quantile", type=float, default=0.9, help="default 0.9")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--device", default=None)
     p.add_argument(
