@@ -20,8 +20,9 @@ def target_tokenizers(
 ) -> dict[str, Tokenizer]:
     """A word tokenizer per target; without POS tags (faster, same boundaries) when no task
     of the run needs them. With `background` they load in a thread (spaCy, jieba and Sudachi
-    take seconds to import) while the run sends its first requests; the first `tokenize`
-    waits for its tokenizer, and a loading error (a missing backend) is raised there."""
+    take seconds to import), started by `TranslateContext.load_tokenizers()` once the run has
+    sent its first requests (or by the first `tokenize`, which waits for its tokenizer); a
+    loading error (a missing backend) is raised there."""
     from word_tokenizers import get
 
     def load(code: str, lang: Language) -> Callable[[], Tokenizer]:
@@ -41,7 +42,17 @@ class BackgroundTokenizer:
         self._tokenizer: Tokenizer | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
-        threading.Thread(target=self._run, name=f"load-tokenizer-{lang}", daemon=True).start()
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start loading (once)."""
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"load-tokenizer-{self.lang}", daemon=True
+                )
+                self._thread.start()
 
     def _run(self) -> None:
         try:
@@ -56,6 +67,7 @@ class BackgroundTokenizer:
         return self._ready.is_set() and self._error is None
 
     def loaded(self) -> Tokenizer:
+        self.start()
         self._ready.wait()
         if self._error is not None:
             raise self._error
@@ -88,6 +100,12 @@ class TranslateContext:
     _tokens: OrderedDict[tuple[str, str], list[Token]] = field(
         default_factory=OrderedDict, repr=False
     )
+
+    def load_tokenizers(self) -> None:
+        """Start loading the tokenizers that load in the background."""
+        for tokenizer in self.target_tokenizers.values():
+            if isinstance(tokenizer, BackgroundTokenizer):
+                tokenizer.start()
 
     async def tokenizer_ready(self, lang: str) -> None:
         """Wait, without blocking the event loop, until the tokenizer of `lang` is loaded."""

@@ -248,7 +248,11 @@ async def _run(
             )
 
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, cfg.concurrency))))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, cfg.concurrency))]
+        await asyncio.sleep(0.05)  # the first requests go out; the tokenizers load meanwhile
+        if not all(t.done() for t in tasks):
+            ctx.load_tokenizers()
+        await asyncio.gather(*tasks)
         await checkpoints.finished([], flush=True)
     finally:
         bar.close()
