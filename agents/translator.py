@@ -130,8 +130,8 @@ class Translator:
         from langchain_core.messages import convert_to_messages
 
         bound = self.runnable
-        if isinstance(bound, dict) or not hasattr(bound, "kwargs"):  # function_calling map
-            bound = bound.steps__["raw"] if hasattr(bound, "steps__") else bound
+        if self.method == "function_calling":  # RunnableParallel(raw=bound model) | parser
+            bound = bound.first.steps__["raw"]
         kwargs = dict(getattr(bound, "kwargs", {}))
         kwargs.pop("ls_structured_output_format", None)
         payload: dict[str, Any] = self.llm._get_request_payload(  # type: ignore[attr-defined]
