@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -148,8 +148,11 @@ class Translator:
         previous: str | None = None,
         feedback: Sequence[Finding] = (),
         repeated: bool = False,
+        established: Mapping[str, str] | None = None,
     ) -> list[tuple[str, str]]:
-        """The (role, content) messages of one attempt. Info findings are not feedback."""
+        """The (role, content) messages of one attempt. Info findings are not feedback.
+        `established` are translations the run's translation memory holds for entities of this
+        record (source -> target)."""
         names = {
             "source_name": source.name,
             "target_name": target.name,
@@ -171,6 +174,13 @@ class Translator:
                 ),
             ),
         ]
+        if established:
+            from agents.prompts import MEMORY_HINT, MEMORY_LINE
+
+            entries = "\n".join(
+                MEMORY_LINE.format(source=k, target=v) for k, v in established.items()
+            )
+            msgs.append(("human", MEMORY_HINT.format(**names, entries=entries)))
         blocking = [f for f in feedback if f.severity != Severity.INFO]
         if blocking:
             lines = "\n".join(p.finding_line.format(message=f.message) for f in blocking)
@@ -186,17 +196,26 @@ class Translator:
         *,
         previous: str | None = None,
         feedback: Sequence[Finding] = (),
+        established: Mapping[str, str] | None = None,
     ) -> Draft:
         labels, label_findings = map_labels(record, source, target)
         if label_findings:  # no LLM call can fix a glossary gap
             return Draft(labels=labels, findings=label_findings)
-        msgs = self.messages(record, source, target, previous=previous, feedback=feedback)
+        msgs = self.messages(
+            record, source, target, previous=previous, feedback=feedback, established=established
+        )
         key = self.cache_key(msgs)
         retry = any(f.severity != Severity.INFO for f in feedback)
         sent = self._sent_for((record.id, target.code)) if retry else set()
         if key in sent:  # the same request as an earlier retry: say it another way
             msgs = self.messages(
-                record, source, target, previous=previous, feedback=feedback, repeated=True
+                record,
+                source,
+                target,
+                previous=previous,
+                feedback=feedback,
+                repeated=True,
+                established=established,
             )
             key = self.cache_key(msgs)
             if key in sent:  # nothing new can be said: another call would change nothing

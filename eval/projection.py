@@ -1,5 +1,8 @@
 """Projection metrics of a translation run (`python -m graphs.translate --out DIR`).
 
+The rows are read with the runner's own models (`graphs.rows.AcceptedRow`, `RejectedRow`) and
+counted by the same function as `report.json` (`graphs.rows.run_figures`).
+
 The run layout read here (DESIGN.md contract 3), and the keys used:
 
 - `DIR/<lang>/accepted.jsonl`: canonical records in the target language. Used: `spans`,

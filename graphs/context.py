@@ -8,8 +8,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from agents.memory import TranslationMemory
+from agents.reviewer import Reviewer, ReviewMode
 from agents.translator import Translator
-from agents.verifier import ModelCheck, VerifierConfig
+from agents.verifier import ModelCheck, RunStats, VerifierConfig
 from word_tokenizers import Language, Token, Tokenizer
 
 
@@ -79,6 +81,10 @@ class TranslateContext:
     model_check: ModelCheck | None = None  # the optional OIELLM check of the verifier
     verifier_config: VerifierConfig = field(default_factory=VerifierConfig)
     token_cache_size: int = 256  # (lang, text) tokenizations kept for align -> verify
+    reviewer: Reviewer | None = None  # the reviewer agent (None: --review off)
+    review: ReviewMode = "uncertain"  # when the reviewer is asked: off | uncertain | all
+    memory: TranslationMemory | None = None  # the run's entity translation memory
+    stats: RunStats = field(default_factory=RunStats)  # length ratios, evidence per label
     _tokens: OrderedDict[tuple[str, str], list[Token]] = field(
         default_factory=OrderedDict, repr=False
     )

@@ -1,10 +1,13 @@
-"""The translation graph: translate -> align -> verify -> accept | retry | reject.
+"""The translation graph: translate -> align -> verify [-> review] -> accept | retry | reject.
 
 ```
 START -> translate -> align -> verify -+-> accept -> END
-             ^                          +-> reject -> END
-             +--------- retry ----------+
+             ^                     |    +-> reject -> END
+             |                     +-> review -+-> accept | reject
+             +--------- retry -----------------+
 ```
+The reviewer is asked when the verifier's only objections are doubts (`--review uncertain`)
+or on every pair it would accept (`--review all`).
 
 `build_graph(checkpointer)` compiles it (the runner passes its checkpointer); the
 module-level `graph` is what `langgraph.json` points LangGraph Studio / `langgraph dev` at.
@@ -12,13 +15,15 @@ module-level `graph` is what `langgraph.json` points LangGraph Studio / `langgra
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents.aligner import Alignment, Projected, align
-from agents.verifier import Decision, decide, verify
+from agents.findings import Code, Finding, Severity
+from agents.verifier import Decision, decide, uncertain, verify
 from graphs.context import TranslateContext
 from graphs.rows import DraftAlignment
 from graphs.state import InputState, OutputState, State
@@ -26,18 +31,36 @@ from graphs.state import InputState, OutputState, State
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
+log = logging.getLogger(__name__)
+
+#: Codes the verifier's own checks write (recomputed after a review, so not carried over).
+_VERIFIER_CODES = frozenset(
+    {
+        Code.EMPTY_TRANSLATION, Code.RESIDUE, Code.LENGTH_RATIO, Code.SPAN_NOT_ON_TOKENS,
+        Code.POS_MISMATCH, Code.ENTITY_SWAPPED, Code.ENTITY_SUBSTITUTED, Code.SPAN_WIDENED,
+        Code.SPAN_CUT_SHORT, Code.CONTENT_DROPPED, Code.MODEL_DISAGREEMENT,
+    }
+)  # fmt: skip
+
 # ---- nodes -------------------------------------------------------------------------------
 
 
 async def translate(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
     """One LLM attempt, with the last attempt's findings as feedback."""
     ctx = runtime.context
+    source = state["source"]
+    established = (
+        ctx.memory.established(state["target"], [s.text for s in source.spans])
+        if ctx.memory is not None
+        else None
+    )
     draft = await ctx.translator(
-        state["source"],
+        source,
         ctx.source_language,
         ctx.target_languages[state["target"]],
         previous=state.get("answer"),
         feedback=state.get("findings", []),
+        established=established,
     )
     return {
         "attempt": state.get("attempt", 0) + 1,
@@ -46,6 +69,7 @@ async def translate(state: State, runtime: Runtime[TranslateContext]) -> dict[st
         "findings": draft.findings,
         "usage": draft.usage,  # summed by the reducer
         "alignment": None,
+        "previous_findings": state.get("findings", []),
     }
 
 
@@ -75,11 +99,7 @@ async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
     if saved is None:  # no answer: the translator's findings decide
         decision = decide(findings, attempt=attempt, max_attempts=ctx.max_attempts)
         return _verdict(decision, findings, None, [])
-    alignment = Alignment(
-        text=saved.text,
-        tokens=ctx.tokenize(state["target"], saved.text),  # cached since align
-        projected={i: Projected(i, s, e, t) for i, s, e, t in saved.projected},
-    )
+    alignment = _alignment(ctx, state["target"], saved)
     verdict = verify(
         state["source"],
         ctx.source_language,
@@ -91,8 +111,83 @@ async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
         earlier=findings,
         model_check=ctx.model_check,
         config=ctx.verifier_config,
+        stats=ctx.stats,
+        previous=state.get("previous_findings", []),
+        learn=ctx.reviewer is None or ctx.review != "all",  # with "all", the review learns
     )
-    return _verdict(verdict.decision, verdict.findings, verdict.record, verdict.span_map)
+    decision = verdict.decision
+    if _wants_review(ctx, verdict.findings, verdict.record is not None):
+        decision = Decision.REVIEW
+    return _verdict(decision, verdict.findings, verdict.record, verdict.span_map)
+
+
+def _alignment(ctx: TranslateContext, target: str, saved: DraftAlignment) -> Alignment:
+    return Alignment(
+        text=saved.text,
+        tokens=ctx.tokenize(target, saved.text),  # cached since align
+        projected={i: Projected(i, s, e, t) for i, s, e, t in saved.projected},
+    )
+
+
+def _wants_review(ctx: TranslateContext, findings: list[Finding], built: bool) -> bool:
+    """Ask the reviewer when its verdict can change the outcome: every span landed, and the
+    only blocking findings are doubts (uncertain), or always before accepting (all)."""
+    if ctx.reviewer is None or ctx.review == "off" or not built:
+        return False
+    blocking = [f for f in findings if f.severity != Severity.INFO]
+    doubts = uncertain(findings)
+    if blocking and len(doubts) == len(blocking):
+        return True
+    return ctx.review == "all" and not blocking
+
+
+async def review_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """One reviewer call; its verdicts settle the doubts, repair spans or become findings."""
+    from agents.reviewer import apply_review
+
+    ctx = runtime.context
+    assert ctx.reviewer is not None  # routed here only with a reviewer
+    source = state["source"]
+    target = ctx.target_languages[state["target"]]
+    saved = state.get("alignment")
+    assert saved is not None  # routed here only when every span landed
+    alignment = _alignment(ctx, state["target"], saved)
+    findings = state.get("findings", [])
+    review = await ctx.reviewer(source, ctx.source_language, target, alignment, uncertain(findings))
+    applied = apply_review(review, source, alignment)
+    earlier = [f for f in findings if f.code not in _VERIFIER_CODES and f.code != Code.DOUBT_KEPT]
+    attempt = state.get("attempt", 1)
+    verdict = verify(
+        source,
+        ctx.source_language,
+        target,
+        applied.alignment,
+        state["labels"],
+        attempt=attempt,
+        max_attempts=ctx.max_attempts,
+        earlier=[*earlier, *applied.findings],
+        model_check=ctx.model_check,
+        config=ctx.verifier_config,
+        stats=ctx.stats,
+        previous=state.get("previous_findings", []),
+        vouched=applied.vouched,
+    )
+    if review.error is not None:
+        log.warning(
+            "record %s -> %s: review failed (%s); deciding without it",
+            source.id, target.code, review.error,
+        )  # fmt: skip
+    return {
+        **_verdict(verdict.decision, verdict.findings, verdict.record, verdict.span_map),
+        "review_usage": review.usage,  # summed by the reducer
+        "reviewed": attempt,
+        "alignment": DraftAlignment(
+            text=applied.alignment.text,
+            projected=[
+                (p.index, p.start, p.end, p.text) for p in applied.alignment.projected.values()
+            ],
+        ),
+    }
 
 
 def _verdict(decision: Decision, findings: list[Any], record: Any, span_map: list[int]) -> dict[str, Any]:
@@ -105,7 +200,14 @@ def _verdict(decision: Decision, findings: list[Any], record: Any, span_map: lis
     }
 
 
-async def accept(state: State) -> dict[str, Any]:
+async def accept(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """Accepted: the entity translations join the run's translation memory."""
+    memory = runtime.context.memory
+    record = state.get("record")
+    if memory is not None and record is not None:
+        from agents.memory import pairs_of
+
+        memory.add(state["source"].id, state["target"], pairs_of(record.meta))
     return {"status": "accepted"}
 
 
@@ -116,8 +218,10 @@ async def reject(state: State) -> dict[str, Any]:
 # ---- routing -----------------------------------------------------------------------------
 
 
-def route_after_verify(state: State) -> Literal["translate", "accept", "reject"]:
+def route_after_verify(state: State) -> Literal["translate", "review", "accept", "reject"]:
     decision = state.get("decision")
+    if decision == Decision.REVIEW:
+        return "review"
     if decision == Decision.ACCEPT:
         return "accept"
     if decision == Decision.RETRY:
@@ -136,6 +240,7 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, A
     builder.add_node("translate", translate)
     builder.add_node("align", align_node)
     builder.add_node("verify", verify_node)
+    builder.add_node("review", review_node)
     builder.add_node("accept", accept)
     builder.add_node("reject", reject)
 
@@ -143,6 +248,7 @@ def build_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, A
     builder.add_edge("translate", "align")
     builder.add_edge("align", "verify")
     builder.add_conditional_edges("verify", route_after_verify)
+    builder.add_conditional_edges("review", route_after_verify)
     builder.add_edge("accept", END)
     builder.add_edge("reject", END)
     return builder.compile(checkpointer=checkpointer, name="mmm-translate")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -56,6 +56,7 @@ class AcceptedMeta(BaseModel):
     span_map: list[int] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    review_usage: Usage | None = None  # the reviewer agent's calls, apart (None: no review)
     history: list[list[str]] = Field(default_factory=list)
     other_targets: dict[str, str] = Field(default_factory=dict)
 
@@ -78,7 +79,8 @@ class AcceptedRow(Record):
     meta: AcceptedMeta = Field(default_factory=AcceptedMeta)  # type: ignore[assignment]
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        skip = {"meta": {"review_usage"}} if self.meta.review_usage is None else None
+        return self.model_dump(mode="json", exclude=skip)
 
 
 class DraftAlignment(BaseModel):
@@ -114,6 +116,7 @@ class RejectedRow(BaseModel):
     attempts: int | None = None
     history: list[list[str]] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    review_usage: Usage | None = None  # the reviewer agent's calls, apart (None: no review)
     other_targets: dict[str, str] | None = None
     line: int | None = None
 
@@ -128,7 +131,7 @@ class RejectedRow(BaseModel):
         return INVALID_INPUT in self.reasons
 
     def to_json(self) -> dict[str, Any]:
-        skip = {k for k in ("other_targets", "line") if getattr(self, k) is None}
+        skip = {k for k in ("other_targets", "line", "review_usage") if getattr(self, k) is None}
         return self.model_dump(mode="json", exclude=skip)
 
 
@@ -260,10 +263,3 @@ def run_figures(
     figures.per_source = dict(per_source)
     return figures
 
-
-def rows_by_language(
-    done: Mapping[tuple[str, str], Row],
-) -> Iterable[tuple[str, Row]]:
-    """(lang, row) pairs of a done-map keyed (source key, lang)."""
-    for (_, lang), row in done.items():
-        yield lang, row

@@ -62,9 +62,10 @@ class Counters:
     pair_seconds: list[float] = field(default_factory=list)  # wall time of each pair, in order
 
 
-def thread_id(record: Record, target: str) -> str:
+def thread_id(record: Record, target: str, prefix: str = "") -> str:
+    """The checkpoint thread of a pair (`prefix`: the run's, in a shared store)."""
     digest = hashlib.sha256(record.model_dump_json().encode()).hexdigest()[:12]
-    return f"{record.id}:{target}:{digest}"
+    return f"{prefix}{record.id}:{target}:{digest}"
 
 
 async def run_pairs(
@@ -142,18 +143,23 @@ async def translate_pairs(
     """Run the graph on every pair of `records` not in `outputs.done`, with the run's
     checkpointer (`cfg.store`), and hand each finished record's rows to `outputs`."""
     from graphs.graph import build_graph
-    from graphs.stores import open_checkpointer
+    from graphs.stores import open_checkpointer, run_prefix
 
     todo = [r for r in records if any((r.id, t) not in outputs.done for t in cfg.targets)]
     pairs = [(r, t) for r in todo for t in cfg.targets if (r.id, t) not in outputs.done]
     skipped = len(records) * len(cfg.targets) - len(pairs)
     if skipped:
         log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
-    if not pairs:
-        return
     async with open_checkpointer(cfg.store or cfg.out / "checkpoints.sqlite") as saver:
-        checkpoints = Checkpoints(saver)
+        checkpoints = Checkpoints(saver, prefix=run_prefix(cfg.store, cfg.out))
         await checkpoints.load()
+        if checkpoints.existing:  # threads of pairs written before a kill: not needed any more
+            stale = [
+                tid for r in records for t in cfg.targets
+                if (r.id, t) in outputs.done
+                and (tid := thread_id(r, t, checkpoints.prefix)) in checkpoints.existing
+            ]
+            await checkpoints.finished(stale)
         graph = build_graph(saver)
         await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
 
@@ -162,8 +168,9 @@ class Checkpoints:
     """The checkpointer plus the runner's bookkeeping: which threads it already holds (read
     once at start), and deletes of finished threads through the saver's public API."""
 
-    def __init__(self, saver: Any, batch: int = 64) -> None:
+    def __init__(self, saver: Any, batch: int = 64, prefix: str = "") -> None:
         self.saver = saver
+        self.prefix = prefix  # this run's thread ids start with it (a shared store)
         self.batch = batch
         self.existing: set[str] = set()
         self._finished: list[str] = []
@@ -172,7 +179,9 @@ class Checkpoints:
     async def load(self) -> None:
         await self.saver.setup()
         self.existing = {
-            str(item.config["configurable"]["thread_id"]) async for item in self.saver.alist(None)
+            tid
+            async for item in self.saver.alist(None)
+            if (tid := str(item.config["configurable"]["thread_id"])).startswith(self.prefix)
         }
         if self.existing:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
@@ -220,14 +229,14 @@ async def _run(
             except asyncio.QueueEmpty:
                 return
             began = time.perf_counter()
-            tid = thread_id(record, target)
-            final = await _one(graph, record, target, ctx, cfg.durability, tid in checkpoints.existing)
+            tid = thread_id(record, target, checkpoints.prefix)
+            final = await _one(graph, tid, record, target, ctx, cfg.durability, tid in checkpoints.existing)
             results.setdefault(record.id, {})[target] = final
             pending[record.id].discard(target)
             if not pending[record.id]:
                 finals = results.pop(record.id)
                 _finish(record, finals, cfg.targets, outputs, counters)
-                await checkpoints.finished([thread_id(record, t) for t in finals])
+                await checkpoints.finished([thread_id(record, t, checkpoints.prefix) for t in finals])
             counters.pair_seconds.append(time.perf_counter() - began)
             bar.update(1)
             bar.set_postfix(
@@ -247,6 +256,7 @@ async def _run(
 
 async def _one(
     graph: Any,
+    tid: str,
     record: Record,
     target: str,
     ctx: TranslateContext,
@@ -254,7 +264,7 @@ async def _one(
     checkpointed: bool,
 ) -> OutputState:
     """Run (or resume, or read back) the thread of one pair; returns its final state."""
-    config: RunnableConfig = {"configurable": {"thread_id": thread_id(record, target)}}
+    config: RunnableConfig = {"configurable": {"thread_id": tid}}
     payload: InputState | None = {"source": record, "target": target}
     if checkpointed:  # an earlier run got this far: read back or resume, don't redo
         snapshot = await graph.aget_state(config)
@@ -315,6 +325,7 @@ def _finish(
                 span_map=final.get("span_map", []),
                 notes=sorted({f.code.value for f in findings}),
                 usage=usage,
+                review_usage=_review_usage(final),
                 history=history,
                 other_targets=cross,
             )
@@ -333,11 +344,18 @@ def _finish(
                 attempts=attempts,
                 history=history,
                 usage=usage,
+                review_usage=_review_usage(final),
                 other_targets=cross,
                 line=None,
             )
             counters.rejected += 1
         outputs.write(target, row)
+
+
+def _review_usage(final: OutputState) -> Usage | None:
+    """The reviewer's cost of a pair, or None when the reviewer was never asked."""
+    usage = final.get("review_usage")
+    return usage if usage is not None and (usage.calls or usage.cache_hits) else None
 
 
 def _row_finding(f: Finding) -> RowFinding:

@@ -54,6 +54,9 @@ class State(InputState, total=False):
     record: Record | None  # the projected target record (when every span landed)
     span_map: list[int]  # target span i -> source span index
     status: Status
+    previous_findings: list[Finding]  # the verifier's findings on the attempt before
+    reviewed: int  # the attempt the reviewer last judged
+    review_usage: Annotated[Usage, add_usage]  # the reviewer's LLM cost, apart from the translator's
 
 
 class OutputState(TypedDict, total=False):
@@ -67,6 +70,7 @@ class OutputState(TypedDict, total=False):
     findings: list[Finding]
     attempt: int
     usage: Usage
+    review_usage: Usage
     history: list[list[str]]
 
 

@@ -76,6 +76,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="transport retries per request with backoff (429 honours Retry-After, 5xx, drops)",
     )
     p.add_argument("--replay", type=Path, help="serve recorded answers (JSONL) on 127.0.0.1")
+    # --batch: the answers come from the Batch API (graphs/batch.py)
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the LLM requests through the Batch API (/v1/files, /v1/batches): half "
+        "price, answers within 24 h per round; rerun the same command to resume",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        help="--batch: seconds between status checks of a batch, growing with backoff (default: 30)",
+    )
+    p.add_argument(
+        "--batch-max-requests", type=int, default=50_000, help="--batch: requests per input file"
+    )
+    p.add_argument(
+        "--batch-max-bytes", type=int, default=200_000_000, help="--batch: bytes per input file"
+    )
     p.add_argument("--prices", type=Path, help="JSON/YAML {model: {input: $/1M, output: $/1M}}")
     p.add_argument("--no-cache", action="store_true", help="do not use the LLM response cache")
     p.add_argument(
@@ -100,6 +119,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ray-address", default=None, help="Ray cluster to join (default: a local one)")
     p.add_argument("--store", default=None,
                    help="postgresql://... for checkpoints, LLM cache (default: SQLite under --out)")
+    p.add_argument(
+        "--review",
+        default="uncertain",
+        choices=["off", "uncertain", "all"],
+        help="when the reviewer agent judges the marked entities (one LLM call per review): "
+        "off, uncertain (where the verifier's evidence is in doubt; default) or all",
+    )
+    p.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="do not keep the entity translation memory (DIR/memory.sqlite)",
+    )
     p.add_argument("--draw", action="store_true", help="print the graph as Mermaid and exit")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--log-level", default="INFO")
@@ -214,6 +245,19 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
         )
         return _finish(args, report, endpoint, records, invalid)
+    batch = None
+    if args.batch:  # same chat model, its HTTP client swapped for the batch store
+        from graphs.batch import BatchOptions, BatchRun
+
+        options = BatchOptions(
+            poll_interval=args.poll_interval,
+            max_rounds=args.max_attempts,
+            max_requests=args.batch_max_requests,
+            max_bytes=args.batch_max_bytes,
+            progress=not args.no_progress,
+        )
+        batch = BatchRun(args.out, settings, options)
+        llm = batch.chat_model(llm)
     tokenizers = target_tokenizers(languages, needs_pos=any(r.task.is_scpos for r in records))
     translator = Translator(
         llm,
@@ -228,6 +272,16 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         from training.verifier_model import load_check
 
         model_check = load_check(args.verifier_model)
+    reviewer = None
+    if args.review != "off":
+        from agents.reviewer import Reviewer
+
+        reviewer = Reviewer(llm, model_name=settings.model, method=settings.method, cache=cache)
+    memory = None
+    if not args.no_memory:
+        from agents.memory import TranslationMemory
+
+        memory = TranslationMemory(args.out / "memory.sqlite")
     ctx = TranslateContext(
         translator=translator,
         source_language=source,
@@ -235,6 +289,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         target_tokenizers=tokenizers,
         max_attempts=args.max_attempts,
         model_check=model_check,
+        reviewer=reviewer,
+        review=args.review,
+        memory=memory,
     )
     cfg = RunConfig(
         out=args.out,
@@ -246,17 +303,26 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         model=settings.model,
         prices=load_prices(args.prices),
     )
-    try:
-        report = await run_pairs(
+    def work() -> Any:
+        return run_pairs(
             records,
             invalid,
             ctx,
             cfg,
             input_desc={"path": str(args.input), "records": len(records), "invalid": len(invalid)},
         )
+
+    try:
+        if batch is not None:  # every pair in flight at once: each waits for its batch
+            cfg.concurrency = max(1, len(records) * len(cfg.targets))
+            report = await batch.run(work, cfg.prices)
+        else:
+            report = await work()
     finally:
         if cache is not None:
             cache.close()
+        if memory is not None:
+            memory.close()
     return _finish(args, report, endpoint, records, invalid)
 
 

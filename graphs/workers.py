@@ -68,6 +68,8 @@ class ContextSpec:
     max_attempts: int = 3
     verifier_model: Path | None = None  # OIELLM checkpoint for the model check
     cache: str | None = None  # LLM response cache: a SQLite path or a postgresql:// URL
+    review: str = "uncertain"  # when the reviewer agent is asked: off | uncertain | all
+    memory: Path | None = None  # the entity translation memory (SQLite), None: off
     log_level: str = "WARNING"
 
     def build(self) -> TranslateContext:
@@ -79,16 +81,33 @@ class ContextSpec:
         languages = {t: get_language(t) for t in self.targets}
         model_check = None
         if self.verifier_model is not None:
-            from agents.model_check import OIELLMCheck
+            from training.verifier_model import load_check
 
-            model_check = OIELLMCheck.load(self.verifier_model)
+            model_check = load_check(self.verifier_model)
+        llm = build_chat_model(self.settings)
+        cache = open_cache(self.cache)
+        reviewer = None
+        if self.review != "off":
+            from agents.reviewer import Reviewer
+
+            reviewer = Reviewer(
+                llm, model_name=self.settings.model, method=self.settings.method, cache=cache
+            )
+        memory = None
+        if self.memory is not None:
+            from agents.memory import TranslationMemory
+
+            memory = TranslationMemory(self.memory)
         return TranslateContext(
             translator=Translator(
-                build_chat_model(self.settings),
+                llm,
                 model_name=self.settings.model,
                 method=self.settings.method,
-                cache=open_cache(self.cache),
+                cache=cache,
             ),
+            reviewer=reviewer,
+            review=self.review,  # type: ignore[arg-type]
+            memory=memory,
             source_language=get_language(self.source),
             target_languages=languages,
             target_tokenizers=target_tokenizers(languages, needs_pos=self.needs_pos),
@@ -329,6 +348,8 @@ async def run_from_cli(
         max_attempts=args.max_attempts,
         verifier_model=args.verifier_model,
         cache=cache,
+        review=getattr(args, "review", "uncertain"),
+        memory=None if getattr(args, "no_memory", False) else args.out / "memory.sqlite",
         log_level=args.log_level,
     )
     cfg = RunConfig(

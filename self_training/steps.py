@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mre.record import Record
 from self_training.config import SelfTrainConfig
@@ -38,6 +38,9 @@ from self_training.state import (
     TrainResult,
     TranslateResult,
 )
+
+if TYPE_CHECKING:
+    from graphs.rows import AcceptedRow
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,7 @@ def is_model_verified(record: Record) -> bool:
     return bool(isinstance(info, dict) and info.get("model_verified"))
 
 
-def _accepted_rows(lang_dir: Path) -> list[Any]:
+def _accepted_rows(lang_dir: Path) -> list[AcceptedRow]:
     from graphs.rows import ACCEPTED, read_accepted
 
     path = lang_dir / ACCEPTED

@@ -174,10 +174,12 @@ def make_config(setup: dict[str, Any], base_url: str, max_rounds: int) -> SelfTr
 
 
 def request_ids(requests: list[Any]) -> set[str]:
+    """The source ids of the translation requests (the endpoint probe at start-up is not one)."""
+    from agents.prompts import PROBE_SYSTEM
     from tests.llm_fakes import RecordedTranslator
 
     finder = RecordedTranslator()
-    return {(finder.entry(r) or {}).get("id", "?") for r in requests}
+    return {(finder.entry(r) or {}).get("id", "?") for r in requests if PROBE_SYSTEM not in r.all_text}
 
 
 def test_self_train_two_rounds_resume_accumulate_guard_cap(setup: dict[str, Any]) -> None:
