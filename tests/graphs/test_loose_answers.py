@@ -153,6 +153,7 @@ def measure(method: str, out: Path, *, ignore_response_format: bool = False) -> 
             server.base_url,
         )
         n_requests = len(server.requests)
+        n_probes = sum(PROBE_SYSTEM in r.all_text for r in server.requests)
         # the translator's requests and the probe (the reviewer's are its own engineer's)
         no_json_word = [
             r
@@ -190,6 +191,7 @@ def measure(method: str, out: Path, *, ignore_response_format: bool = False) -> 
         "pairs": len(gold),
         "calls": report["llm"]["calls"],
         "requests": n_requests,
+        "probes": n_probes,
         "endpoint": report.get("endpoint"),
         "json_rule_violations": len(no_json_word),
         "findings": report.get("findings", {}),
@@ -274,7 +276,8 @@ def main() -> int:
             print("\nserver that ignores response_format (free text answers):", end="")
         print(
             f"\n--method {method}: exit {got['rc']}, {got['pairs']} pairs, LLM calls {got['calls']} "
-            f"({got['calls'] / got['pairs']:.2f} per pair; +{got['requests'] - got['calls']} probe), "
+            f"({got['calls'] / got['pairs']:.2f} per pair), server requests {got['requests']} "
+            f"(probe {got['probes']}), "
             f"endpoint {got['endpoint']}"
         )
         print("| kind | pairs | accepted, exact spans | accepted, wrong spans | rejected | lost |")
