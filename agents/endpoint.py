@@ -34,9 +34,12 @@ class EndpointInfo:
     schema_enforced: bool | None
     model: str
     detail: str = ""
+    status: int | None = None  # the HTTP status of a failed probe (not in the report)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("status")
+        return out
 
 
 def enforced(out: Any, method: Method) -> bool:
@@ -68,6 +71,7 @@ async def probe(
             schema_enforced=hit.get("schema_enforced"),
             model=model,
             detail=str(hit.get("detail", "")) + " (cached)",
+            status=hit.get("status"),
         )
     import openai
 
@@ -76,11 +80,12 @@ async def probe(
         out = await runnable.ainvoke(list(PROBE_MESSAGES))
     except (openai.APIError, ValueError) as exc:
         detail = f"probe failed: {type(exc).__name__}: {str(exc)[:200]}"
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
         # a 4xx is the endpoint's settled answer (kept, so a rerun asks nothing); a dropped
         # connection or a 5xx may pass, so the next run probes again
         if cache is not None and isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
-            cache.put(key, {"schema_enforced": None, "detail": detail})
-        return EndpointInfo(method=method, schema_enforced=None, model=model, detail=detail)
+            cache.put(key, {"schema_enforced": None, "detail": detail, "status": status})
+        return EndpointInfo(method, None, model, detail, status=status)
     ok = enforced(out, method)
     raw = out.get("raw") if isinstance(out, dict) else out
     shown = str(getattr(raw, "content", "") or getattr(raw, "tool_calls", ""))[:80]
@@ -100,6 +105,11 @@ async def choose_method(
     """
     method: Method = "json_schema" if requested == "auto" else requested  # type: ignore[assignment]
     info = await probe(llm, method, model=model, cache=cache)
+    if requested == "auto" and info.status == 400:  # json_schema refused: try json_mode
+        fallback = await probe(llm, "json_mode", model=model, cache=cache)
+        if fallback.status is None:
+            log.warning("the endpoint refuses json_schema (%s): using json_mode", info.detail)
+            return fallback
     if info.schema_enforced is None:
         log.warning("endpoint probe got no answer (%s); assuming %s works", info.detail, method)
         return info

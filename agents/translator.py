@@ -130,8 +130,8 @@ class Translator:
         from langchain_core.messages import convert_to_messages
 
         bound = self.runnable
-        if isinstance(bound, dict) or not hasattr(bound, "kwargs"):  # function_calling map
-            bound = bound.steps__["raw"] if hasattr(bound, "steps__") else bound
+        if self.method == "function_calling":  # RunnableParallel(raw=bound model) | parser
+            bound = bound.first.steps__["raw"]
         kwargs = dict(getattr(bound, "kwargs", {}))
         kwargs.pop("ls_structured_output_format", None)
         payload: dict[str, Any] = self.llm._get_request_payload(  # type: ignore[attr-defined]
@@ -225,12 +225,12 @@ class Translator:
                     "were already told in every wording; another request would repeat one",
                 )
                 return Draft(answer=previous, labels=labels, findings=[finding])
-        sent.add(key)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            sent.add(key)
             return self._draft(labels, hit, Usage(cache_hits=1))
         try:
             out = await self.runnable.ainvoke(msgs)
-        except _transport_errors() as exc:
+        except _transport_errors() as exc:  # not answered: asking again is no repeat
             log.warning("record %s -> %s: LLM call failed: %s", record.id, target.code, exc)
             finding = Finding.fatal(
                 Code.LLM_ERROR,
@@ -239,8 +239,11 @@ class Translator:
             )
             return Draft(labels=labels, findings=[finding], usage=Usage(calls=1))
         except _parse_errors() as exc:
+            sent.add(key)
             value: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
             return self._draft(labels, value, Usage(calls=1))
+        # answered (a deferred batch request raises above and is not counted as sent)
+        sent.add(key)
         raw = out.get("raw") if isinstance(out, dict) else out
         parsed = read_answer(out, self.method)
         if parsed.text is None:  # not cached: a retry must ask again

@@ -228,3 +228,13 @@ def test_translator_retries_never_send_the_same_messages() -> None:
     assert last.usage.calls == 0
     [finding] = last.findings
     assert finding.code == Code.NO_NEW_FEEDBACK and finding.severity == Severity.FATAL
+
+
+@pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
+def test_translator_request_payload_is_the_wire_body(method: str) -> None:
+    """`request_payload` (for batch files) is exactly the body the translator sends."""
+    with LocalOpenAIServer(ScriptedHandler([Answer(GOOD)])) as server:
+        t = translator(server, method=method)
+        asyncio.run(t(RECORD, JA, EN))
+        [request] = server.requests
+    assert t.request_payload(t.messages(RECORD, JA, EN)) == request.raw

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from agents.markers import parse_markers
+from agents.prompts import PROBE_SYSTEM
 from replay_server.server import Answer, ChatRequest, HTTPError, LocalOpenAIServer, Reply
 from tests.conftest import FIXTURES, read_jsonl, run_translate
 
@@ -152,10 +153,14 @@ def measure(method: str, out: Path, *, ignore_response_format: bool = False) -> 
             server.base_url,
         )
         n_requests = len(server.requests)
+        n_probes = sum(PROBE_SYSTEM in r.all_text for r in server.requests)
+        # the translator's requests and the probe (the reviewer's are its own engineer's)
         no_json_word = [
             r
             for r in server.requests
-            if r.requested_method == "json_mode" and "json" not in r.all_text.lower()
+            if r.requested_method == "json_mode"
+            and "json" not in r.all_text.lower()
+            and (SOURCE_RE.search(r.all_text) is not None or PROBE_SYSTEM in r.all_text)
         ]
     gold = {(g["id"], g["target"]): g["text"] for g in read_jsonl(GOLD)}
     table: dict[str, Counter[str]] = defaultdict(Counter)
@@ -186,6 +191,7 @@ def measure(method: str, out: Path, *, ignore_response_format: bool = False) -> 
         "pairs": len(gold),
         "calls": report["llm"]["calls"],
         "requests": n_requests,
+        "probes": n_probes,
         "endpoint": report.get("endpoint"),
         "json_rule_violations": len(no_json_word),
         "findings": report.get("findings", {}),
@@ -229,7 +235,7 @@ def test_loose_answers_server_that_ignores_response_format(
     assert got["endpoint"]["method"] == chosen and got["endpoint"]["schema_enforced"] is False
     exact = sum(row.get("exact", 0) for row in got["table"].values())
     assert exact == got["pairs"], got["table"]
-    assert got["calls"] == got["pairs"]
+    assert got["calls"] <= 1.5 * got["pairs"]  # one per pair, plus any reviewer call
 
 
 def test_loose_answers_json_mode_prompt_says_json_and_shows_the_shape() -> None:
@@ -270,7 +276,8 @@ def main() -> int:
             print("\nserver that ignores response_format (free text answers):", end="")
         print(
             f"\n--method {method}: exit {got['rc']}, {got['pairs']} pairs, LLM calls {got['calls']} "
-            f"({got['calls'] / got['pairs']:.2f} per pair; +{got['requests'] - got['calls']} probe), "
+            f"({got['calls'] / got['pairs']:.2f} per pair), server requests {got['requests']} "
+            f"(probe {got['probes']}), "
             f"endpoint {got['endpoint']}"
         )
         print("| kind | pairs | accepted, exact spans | accepted, wrong spans | rejected | lost |")
