@@ -226,3 +226,25 @@ def test_batch_kill_9_at_each_stage_then_rerun(tmp_path: Path, stage: str) -> No
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["counts"]["en"] == {"accepted": 6, "rejected": 0}
     assert report["batch"]["requests"]["answered"] == 7  # 6 first answers + 1 retry
+
+
+@pytest.mark.slow
+def test_batch_requests_out_of_rounds_are_rejected_with_the_reason(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    handler = Counting()
+    settings = BatchSettings(delay=0.05, fates={1: "expired"})
+    args = ["--input", str(DEMO), "--limit", "4", "--source", "ja", "--target", "en", "--out",
+            str(out), "--batch", "--poll-interval", "0.05", "--max-attempts", "1"]  # fmt: skip
+    with LocalOpenAIServer(handler, batches=settings) as server:
+        assert run_translate(args, server.base_url) == 0
+        assert len(server.batches.batches) == 1  # no second round with --max-attempts 1
+    acc, rej = outputs(out, "en")
+    assert sorted(done_keys(out, "en")) == sorted(DEMO_IDS[:4])
+    assert len(acc) == 2 and len(rej) == 2  # the expired batch answered its first half
+    for line in rej:
+        assert line["reasons"] == ["llm_error"]
+        message = line["findings"][0]["message"]
+        assert "no answer after 1 batch submissions" in message and "batch_expired" in message
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["batch"]["requests"]["failed"] == 2
+    assert report["batch"]["batches"]["by_status"] == {"expired": 1}
