@@ -27,15 +27,28 @@ class Code(StrEnum):
     SPAN_SEARCHED = "span_searched"
     SPAN_SNAPPED = "span_snapped"
     SPAN_NOT_ON_TOKENS = "span_not_on_tokens"
+    ENTITY_SWAPPED = "entity_swapped"
+    ENTITY_SUBSTITUTED = "entity_substituted"
+    SPAN_WIDENED = "span_widened"
+    SPAN_CUT_SHORT = "span_cut_short"
+    CONTENT_DROPPED = "content_dropped"
+    REVIEW_REJECTED = "review_rejected"
+    REVIEW_REPAIRED = "review_repaired"
+    DOUBT_KEPT = "doubt_kept"
     RESIDUE = "residue"
     LABEL_UNMAPPED = "label_unmapped"
     LENGTH_RATIO = "length_ratio"
     POS_MISMATCH = "pos_mismatch"
     EMPTY_TRANSLATION = "empty_translation"
     ANSWER_MALFORMED = "answer_malformed"
+    ANSWER_NORMALIZED = "answer_normalized"  # info: the answer object was dug out of prose etc.
+    MARKER_NORMALIZED = "marker_normalized"  # info: loose marker spellings were read
+    SPAN_EDGE_MOVED = "span_edge_moved"  # info: edge punctuation moved outside a span
+    NO_NEW_FEEDBACK = "no_new_feedback"  # fatal: a retry would repeat an earlier request
     LLM_ERROR = "llm_error"
     MODEL_DISAGREEMENT = "model_disagreement"
     CROSS_TARGET_MISMATCH = "cross_target_mismatch"
+    INVALID_INPUT = "invalid_input"
 
 
 class Finding(BaseModel):

@@ -3,8 +3,9 @@
 Serving recorded answers is `replay_server.ReplayHandler`'s job; `RecordedTranslator` adds
 only the fault planting: on chosen (record id, target) pairs it returns a bad translation on
 the first attempt (`plants`, which the verifier must catch and the retry repair) or on every
-attempt (`always_bad`). A retry is a request with more than one user message (the translator
-adds its feedback as a second one).
+attempt (`always_bad`). A retry is a request that quotes the previous answer (the
+translator's feedback message holds `<previous>...</previous>`); a first attempt may have a
+second user message too (the translation memory's hints).
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ Plant = Callable[[str], str]
 
 
 def is_retry(request: ChatRequest) -> bool:
-    return sum(1 for m in request.messages if m.get("role") == "user") > 1
+    return any(
+        m.get("role") == "user" and "<previous>" in str(m.get("content") or "")
+        for m in request.messages
+    )
 
 
 class RecordedTranslator(ReplayHandler):

@@ -44,6 +44,25 @@ class Language:
     - `boundary_options` are tokenizer options that give the same token boundaries faster,
       without POS tags (English: `{"tag": False}` skips spaCy's tagger); the translation run
       uses them when no task of the input needs POS classes.
+
+    Entity evidence hooks (used by `agents.evidence` to judge whether a target span translates
+    a source entity; every hook is optional and a language without them simply gives less
+    evidence):
+
+    - `romanize(text)` is a Latin-script reading of a text of this language (Japanese romaji,
+      pinyin, revised romanization of Korean); None for languages written in Latin script;
+    - `han_form(text)` is the text with its Han characters in simplified-Chinese form (OpenCC
+      tables), so that kanji, hanzi and traditional characters compare; None where Han is not
+      written;
+    - `generic_words` are words or affixes that name the kind of entity rather than the entity
+      ("株式会社", "Corporation", "公司"): dropped before comparing readings;
+    - `name_labels` are span labels (in this language) whose entities are always written by
+      sound, never translated by meaning (person names): a low reading score is evidence
+      against them rather than "unknown";
+    - `edge_words` are function words that never start or end an entity span in this language
+      ("and", "which"; "的"); a span with one at its edge swallowed its neighbour;
+    - `evidence` are extra scorers a plugin adds: `(source_text, source_lang, target_text,
+      target_lang) -> score in [0, 1] or None`.
     """
 
     code: str
@@ -54,6 +73,13 @@ class Language:
     glossary: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     length_factor: float = 1.0
     boundary_options: Mapping[str, Any] = field(default_factory=dict)
+    romanize: Callable[[str], str] | None = None
+    han_form: Callable[[str], str] | None = None
+    generic_words: frozenset[str] = frozenset()
+    name_labels: frozenset[str] = frozenset()
+    edge_words: frozenset[str] = frozenset()
+    edge_start_ok: frozenset[str] = frozenset()
+    evidence: tuple[Callable[[str, Language, str, Language], float | None], ...] = ()
 
     def residue_scripts(self, source: Language) -> frozenset[str]:
         """Scripts that, found in a translation from `source` into this language, are residue."""

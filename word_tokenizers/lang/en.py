@@ -107,6 +107,21 @@ def make_tokenizer(
     return EnglishTokenizer(nlp, batch_size=batch_size, tag=tag)
 
 
+#: Words that name the kind of an entity, not the entity: dropped before readings are compared.
+GENERIC_WORDS = frozenset(
+    "the of co co. ltd ltd. inc inc. corp corp. corporation company group holdings limited "
+    "university school institute bank hospital station airport prefecture city ward town "
+    "village county province state island mount mountain river lake line".split()
+)
+
+#: Function words that never start or end an entity span ("the", "a", "an" may start one:
+#: "The Coca-Cola Company", "A Wizard of Earthsea").
+EDGE_WORDS = frozenset(
+    "a an the and or but nor which who whom whose that this these those is are was were be been "
+    "being has have had in on at to from by with for of as into onto than then when where while "
+    "after before during since until its his her their our your it he she they we".split()
+)
+
 LANGUAGE = Language(
     code="en",
     name="English",
@@ -115,4 +130,7 @@ LANGUAGE = Language(
     foreign_ok=frozenset(),
     boundary_options={"tag": False},
     length_factor=2.7,  # median en/ja length of the demo translations: 2.67
+    generic_words=GENERIC_WORDS,
+    edge_words=EDGE_WORDS,
+    edge_start_ok=frozenset({"the", "a", "an"}),
 )

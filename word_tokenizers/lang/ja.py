@@ -21,7 +21,7 @@ import importlib.util
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from word_tokenizers.base import MissingBackendError, Token, new_token
@@ -337,10 +337,48 @@ def make_tokenizer(mode: str = "C", dictionary: str = "core") -> JapaneseTokeniz
     return JapaneseTokenizer(_dictionary(dictionary), mode)
 
 
+@cache
+def _kakasi() -> Any:
+    if importlib.util.find_spec("pykakasi") is None:
+        raise MissingBackendError("ja", "pykakasi (romaji readings)", "ja")
+    import pykakasi
+
+    return pykakasi.kakasi()
+
+
+@lru_cache(maxsize=65536)
+def romanize(text: str) -> str:
+    """Hepburn romaji of `text` (pykakasi), words separated by spaces: 大岡昇平 -> "ooka shouhei".
+    Long vowels are kept as written ("ou", "oo"); `agents.evidence` folds them."""
+    parts = []
+    for item in _kakasi().convert(text):
+        reading = item["hepburn"] or item["orig"]
+        parts.append(reading.replace("・", " ").replace("ー", ""))
+    return " ".join(" ".join(parts).split())
+
+
+def han_form(text: str) -> str:
+    """Kanji in simplified-Chinese form (OpenCC jp2t then t2s): 大岡昇平 -> 大冈升平."""
+    from word_tokenizers.lang._readings import simplified
+
+    return simplified(text, japanese=True)
+
+
+#: Words that name the kind of an entity, not the entity: dropped before readings are compared.
+GENERIC_WORDS = frozenset(
+    "株式会社 有限会社 合同会社 会社 グループ ホールディングス 財団法人 社団法人 大学 高等学校 学校 "
+    "研究所 銀行 病院 駅 空港 県 府 都 市 区 町 村 郡 州 国 島 山 川 湖 線 号 社".split()
+)
+
 LANGUAGE = Language(
     code="ja",
     name="Japanese",
     tokenizer=make_tokenizer,
     scripts=frozenset({"Han", "Hiragana", "Katakana"}),
     foreign_ok=frozenset({"Latin"}),
+    romanize=romanize,
+    han_form=han_form,
+    generic_words=GENERIC_WORDS,
+    name_labels=frozenset({"人名"}),
+    edge_words=frozenset("は が を に で と の へ や も から まで より".split()),
 )

@@ -169,6 +169,29 @@ def make_tokenizer(
     return ChineseTokenizer(backend, hmm=hmm)
 
 
+@lru_cache(maxsize=65536)
+def romanize(text: str) -> str:
+    """Toneless pinyin of `text` (pypinyin), syllables separated by spaces: 北京 -> "bei jing"."""
+    if importlib.util.find_spec("pypinyin") is None:
+        raise MissingBackendError("zh", "pypinyin (pinyin readings)", "zh")
+    from pypinyin import lazy_pinyin
+
+    return " ".join(" ".join(lazy_pinyin(text, errors="default")).split())
+
+
+def han_form(text: str) -> str:
+    """Han characters in simplified form (OpenCC t2s): traditional and simplified compare."""
+    from word_tokenizers.lang._readings import simplified
+
+    return simplified(text)
+
+
+#: Words that name the kind of an entity, not the entity: dropped before readings are compared.
+GENERIC_WORDS = frozenset(
+    "股份有限公司 有限公司 株式会社 集团 公司 大学 学校 研究所 银行 医院 站 机场 县 省 市 区 町 村 "
+    "州 国 岛 山 河 湖 线 号 社".split()
+)
+
 LANGUAGE = Language(
     code="zh",
     name="Chinese",
@@ -176,4 +199,8 @@ LANGUAGE = Language(
     scripts=frozenset({"Han"}),
     foreign_ok=frozenset({"Latin"}),
     length_factor=0.75,  # median zh/ja length of the demo translations: 0.75
+    romanize=romanize,
+    han_form=han_form,
+    generic_words=GENERIC_WORDS,
+    edge_words=frozenset("的 了 和 与 及 在 是 于 从 对 把 被 将 为 也 并 而".split()),
 )

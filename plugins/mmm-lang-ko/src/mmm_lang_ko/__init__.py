@@ -12,10 +12,11 @@ Importing this module imports no backend: kiwipiepy loads when the tokenizer is 
 from __future__ import annotations
 
 from mmm_lang_ko.glossary import GLOSSARY
+from mmm_lang_ko.romanize import romanize
 from mmm_lang_ko.tokenizer import KiwiMissingError, KoreanTokenizer, make_tokenizer, upos_of_tag
 from word_tokenizers.languages import Language
 
-__all__ = ["GLOSSARY", "LANGUAGE", "KiwiMissingError", "KoreanTokenizer", "make_tokenizer", "upos_of_tag"]
+__all__ = ["GLOSSARY", "LANGUAGE", "KiwiMissingError", "KoreanTokenizer", "make_tokenizer", "romanize", "upos_of_tag"]
 
 __version__ = "0.1.0"
 
@@ -37,4 +38,7 @@ LANGUAGE = Language(
     foreign_ok=frozenset({"Latin"}),
     glossary=GLOSSARY,
     length_factor=1.14,
+    romanize=romanize,
+    generic_words=frozenset("주식회사 회사 그룹 대학교 대학 학교 연구소 은행 병원 역 공항 현 시 구 군 도 섬 산 강 호".split()),
+    edge_words=frozenset("은 는 이 가 을 를 에 에서 의 와 과 로 으로 도 및".split()),
 )

@@ -1,0 +1,303 @@
+"""Entity evidence: how sure are we that a target span translates a source entity?
+
+For one (source entity, target span) pair the score is in [0, 1], or None ("unknown") where
+no evidence applies. The evidence comes from the language plugins' hooks
+(`word_tokenizers.Language`): no language is named here.
+
+- **script conversion** (`han_form`): both sides' Han characters in simplified-Chinese form,
+  compared as multisets (大岡昇平 <-> 大冈升平);
+- **readings** (`romanize`): both sides in Latin script, generic words dropped, long vowels and
+  a few sound pairs folded, compared by rapidfuzz ratios that ignore word order
+  (大岡昇平 <-> Shohei Ooka, コーフ・リヴァー <-> Cove Reber);
+- **preserved tokens**: Latin words, digits and codes of the source entity (CBU-87/B, iPhone 15)
+  must appear in the target span;
+- **plugin scorers** (`Language.evidence` of either side).
+
+`Evidence.raw` is the best comparison whatever it is worth (used for relative checks: which
+span fits an entity better); `Evidence.score` is the same figure where it is trustworthy
+evidence, and None where it is not: a kanji common noun translated by meaning (捕虜収容所 ->
+prisoner-of-war camp) reads nothing like its translation, which says nothing either way, so
+a low reading of a kanji entity is "unknown" unless the label is one whose entities are always
+written by sound (`Language.name_labels`, e.g. person names).
+
+Conversions are cached per entity string (the hooks cache per string too), and the scorer
+caches per (entity, span) pair.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from word_tokenizers import Language
+from word_tokenizers.scripts import script_of
+
+#: A reading at least this good is evidence for the pair even where a low one would say nothing.
+POSITIVE = 0.6
+
+_PRESERVED = re.compile(r"[A-Za-z0-9]+(?:[-/.+&'][A-Za-z0-9]+)*")
+_PHONETIC = {"Hiragana", "Katakana", "Hangul", "Latin"}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The evidence for one (source entity, target span) pair."""
+
+    score: float | None  # trustworthy score in [0, 1]; None: unknown
+    raw: float | None  # best comparison, trustworthy or not; None: nothing could be compared
+    kind: str  # "han", "reading", "preserved", "plugin", or "none"
+
+
+UNKNOWN = Evidence(None, None, "none")
+
+
+def _letters(text: str) -> list[str]:
+    return [ch for ch in text if ch.isalnum()]
+
+
+def _share(text: str, scripts: set[str] | frozenset[str]) -> float:
+    letters = _letters(text)
+    if not letters:
+        return 0.0
+    return sum(1 for ch in letters if script_of(ch) in scripts) / len(letters)
+
+
+def _strip_generic(text: str, generic: frozenset[str]) -> str:
+    """`text` without generic words: whole words in spaced text, else prefixes and suffixes."""
+    if not generic:
+        return text
+    words = text.split()
+    if len(words) > 1 or text.isascii():
+        kept = [w for w in words if w.lower().strip(".,") not in generic]
+        return " ".join(kept) if kept else text
+    changed = True
+    ordered = sorted(generic, key=len, reverse=True)
+    while changed:
+        changed = False
+        for g in ordered:
+            if len(text) > len(g) and text.endswith(g):
+                text, changed = text[: -len(g)], True
+                break
+            if len(text) > len(g) and text.startswith(g):
+                text, changed = text[len(g) :], True
+                break
+    return text
+
+
+# Sound folds applied to lower-case Latin readings, in order: long vowels, then spellings that
+# differ between romaji, pinyin, revised romanization and English for the same sound.
+_FOLDS: tuple[tuple[str, str], ...] = (
+    ("ou", "o"), ("oo", "o"), ("uu", "u"), ("aa", "a"), ("ii", "i"), ("ee", "e"), ("ei", "e"),
+    ("eo", "o"), ("eu", "u"), ("tsu", "tu"), ("shi", "si"), ("sh", "s"), ("chi", "ci"),
+    ("ch", "c"), ("ph", "f"), ("th", "t"), ("ck", "k"), ("x", "ks"), ("q", "k"), ("c", "k"),
+    ("l", "r"), ("v", "b"), ("w", "b"), ("f", "h"), ("j", "z"), ("y", "i"), ("kk", "k"),
+    ("tt", "t"), ("pp", "p"), ("ss", "s"), ("nn", "n"), ("mm", "m"), ("rr", "r"),
+)  # fmt: skip
+
+
+@lru_cache(maxsize=65536)
+def fold(reading: str) -> str:
+    """A Latin reading reduced for comparison: accents dropped, lower case, words kept apart,
+    long vowels and near sounds folded ("Ōoka Shōhei" and "ooka shouhei" -> "oka soh")."""
+    text = unicodedata.normalize("NFKD", reading)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    words = []
+    for word in text.split():
+        for a, b in _FOLDS:
+            word = word.replace(a, b)
+        # a final "h" after a vowel marks a long vowel in some romanizations (Ohno, Oh)
+        word = re.sub(r"(?<=[aeiou])h$", "", word)
+        words.append(word)
+    return " ".join(words)
+
+
+def _skeleton(folded: str) -> str:
+    return re.sub(r"[aeiou ]", "", folded)
+
+
+def reading_similarity(a: str, b: str) -> float:
+    """Similarity in [0, 1] of two folded readings, ignoring word order and spacing."""
+    from rapidfuzz import fuzz
+
+    if not a or not b:
+        return 0.0
+    joined = fuzz.ratio(a.replace(" ", ""), b.replace(" ", ""))
+    ordered = fuzz.token_sort_ratio(a, b)
+    sa, sb = _skeleton(a), _skeleton(b)
+    skeleton = fuzz.ratio(sa, sb) * 0.9 if min(len(sa), len(sb)) >= 3 else 0.0
+    return max(joined, ordered, skeleton) / 100.0
+
+
+def _han_chars(text: str) -> Counter[str]:
+    return Counter(ch for ch in text if script_of(ch) == "Han")
+
+
+def _han_score(src_han: Counter[str], tgt_han: Counter[str], src_all_han: bool) -> float:
+    common = sum((src_han & tgt_han).values())
+    recall = common / max(1, sum(src_han.values()))
+    if not src_all_han:  # kana parts become characters chosen by sound: only recall counts
+        return recall
+    precision = common / max(1, sum(tgt_han.values()))
+    return 0.0 if common == 0 else 2 * precision * recall / (precision + recall)
+
+
+class EvidenceScorer:
+    """Scores (source entity, target span) pairs for one language pair, with caches."""
+
+    def __init__(self, source: Language, target: Language, *, cache_size: int = 65536) -> None:
+        self.source = source
+        self.target = target
+        self.score = lru_cache(maxsize=cache_size)(self._score)  # type: ignore[method-assign]
+        self._source_reading = lru_cache(maxsize=cache_size)(self._reading_of_source)
+        self._target_reading = lru_cache(maxsize=cache_size)(self._reading_of_target)
+
+    # ---- readings, cached per string ------------------------------------------------------
+
+    def _reading_of_source(self, text: str) -> str:
+        return self._reading(text, self.source)
+
+    def _reading_of_target(self, text: str) -> str:
+        return self._reading(text, self.target)
+
+    @staticmethod
+    def _reading(text: str, lang: Language) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        text = _strip_generic(text, lang.generic_words)
+        if lang.romanize is not None:
+            text = lang.romanize(text)
+        elif _share(text, {"Latin"}) < 0.5:
+            return ""
+        folded = fold(text)
+        kept = [w for w in folded.split() if w not in {fold(g) for g in lang.generic_words}]
+        return " ".join(kept) if kept else folded
+
+    # ---- the score --------------------------------------------------------------------------
+
+    def _score(self, entity: str, span: str, label: str | None = None) -> Evidence:
+        """Evidence that `span` (target language) translates `entity` (source language)."""
+        entity_n = unicodedata.normalize("NFKC", entity)
+        span_n = unicodedata.normalize("NFKC", span)
+        matches = list(_PRESERVED.finditer(entity_n))
+        if "Latin" in self.source.scripts:  # Latin words are the language's own: translated
+            matches = [m for m in matches if any(ch.isdigit() for ch in m.group())]
+        preserved = [m.group() for m in matches]
+        rest = entity_n
+        for m in reversed(matches):
+            rest = rest[: m.start()] + " " + rest[m.end() :]
+        rest = rest.strip()
+        pres: float | None = None
+        span_rest = span_n
+        if preserved:
+            low = span_n.lower()
+            found = [p for p in preserved if p.lower() in low]
+            pres = len(found) / len(preserved)
+            if not _letters(rest):
+                return Evidence(pres, pres, "preserved")
+            for p in sorted(found, key=len, reverse=True):  # the rest is compared with the rest
+                span_rest = re.sub(
+                    rf"(?<![A-Za-z0-9]){re.escape(p)}(?![A-Za-z0-9])", " ", span_rest, flags=re.I
+                )
+            span_rest = " ".join(span_rest.split())
+        best: Evidence = UNKNOWN
+        if _letters(span_rest):
+            for evidence in (
+                self._han(rest, span_rest, label),
+                self._readings(rest, span_rest, label),
+            ):
+                if evidence.raw is not None and (best.raw is None or evidence.raw > best.raw):
+                    best = evidence
+        for extra in (*self.source.evidence, *self.target.evidence):
+            value = extra(entity, self.source, span, self.target)
+            if value is not None and (best.score is None or value > best.score):
+                best = Evidence(value, value, "plugin")
+        if pres is None:
+            return best
+        # preserved tokens and the rest weigh by their share of the entity (a kana or kanji
+        # character reads as about two Latin letters)
+        w_pres = sum(len(p) for p in preserved)
+        w_rest = sum(1 if ch.isascii() else 2 for ch in _letters(rest))
+
+        def mix(x: float | None) -> float | None:
+            if x is None or pres is None:
+                return None
+            return (w_pres * pres + w_rest * x) / (w_pres + w_rest)
+
+        if best.raw is None:
+            # the rest of the span is missing (reads as 0) or cannot be compared (neutral 0.5)
+            return Evidence(pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved")
+        score = mix(best.score) if best.score is not None else (pres if pres < 1 else None)
+        return Evidence(score, mix(best.raw), best.kind)
+
+    def _han(self, entity: str, span: str, label: str | None) -> Evidence:
+        s_form, t_form = self.source.han_form, self.target.han_form
+        if s_form is None or t_form is None:
+            return UNKNOWN
+        # only multi-character generic words (株式会社 / 公司) are dropped: single ones (川, 河)
+        # convert into each other and count as evidence
+        stripped = _strip_generic(entity, _long(self.source.generic_words))
+        src = _han_chars(_cached(s_form, stripped))
+        if not src:
+            return UNKNOWN
+        tgt = _han_chars(_cached(t_form, _strip_generic(span, _long(self.target.generic_words))))
+        if not tgt:
+            if _share(span, {"Han"}) == 0 and _letters(span):
+                return Evidence(0.0 if label in self.source.name_labels else None, 0.0, "han")
+            return UNKNOWN
+        all_han = _share(stripped, {"Han"}) >= 0.99
+        value = _han_score(src, tgt, all_han)
+        trusted = all_han or label in self.source.name_labels or value >= POSITIVE
+        return Evidence(value if trusted else None, value, "han")
+
+    def _readings(self, entity: str, span: str, label: str | None) -> Evidence:
+        if self.source.romanize is None and _share(entity, {"Latin"}) < 0.5:
+            return UNKNOWN
+        if self.target.romanize is None and _share(span, {"Latin"}) < 0.5:
+            return UNKNOWN
+        if self.target.han_form is not None and _share(span, {"Han"}) > 0.5:
+            # Chinese characters chosen by meaning or by sound: pinyin against romaji is weak
+            # evidence, worth something only when it is high
+            a, b = self._source_reading(entity), self._target_reading(span)
+            value = reading_similarity(a, b)
+            return Evidence(value if value >= 0.8 else None, value, "reading")
+        a, b = self._source_reading(entity), self._target_reading(span)
+        if not a or not b:
+            return UNKNOWN
+        value = reading_similarity(a, b)
+        phonetic = _share(entity, _PHONETIC) >= 0.5
+        trusted = phonetic or label in self.source.name_labels or value >= POSITIVE
+        return Evidence(value if trusted else None, value, "reading")
+
+
+@lru_cache(maxsize=64)
+def _long(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in words if len(w) > 1)
+
+
+_CONVERTED: dict[tuple[int, str], str] = {}
+
+
+def _cached(fn: Callable[[str], str], text: str) -> str:
+    key = (id(fn), text)
+    hit = _CONVERTED.get(key)
+    if hit is None:
+        if len(_CONVERTED) > 65536:
+            _CONVERTED.clear()
+        hit = _CONVERTED[key] = fn(text)
+    return hit
+
+
+_SCORERS: dict[tuple[str, str], EvidenceScorer] = {}
+
+
+def scorer(source: Language, target: Language) -> EvidenceScorer:
+    """The scorer of one language pair, built once per process."""
+    key = (source.code, target.code)
+    found = _SCORERS.get(key)
+    if found is None or found.source is not source or found.target is not target:
+        found = _SCORERS[key] = EvidenceScorer(source, target)
+    return found
