@@ -200,17 +200,12 @@ class BatchRun:
         round_ = self.store.rounds() + 1
         give_up = [c for c, _ in rows if self.store.tries(c) >= self.options.max_rounds]
         for cid in give_up:
-            reason = self._reason(cid)
+            reason = self.store.reason(cid)
             message = f"no answer after {self.store.tries(cid)} batch submissions: {reason}"
             self._finish(cid, "failed", Answer(503, _error(503, message)), reason)
         rows = [(c, b) for c, b in rows if c not in give_up]
         for chunk in self._chunks(rows):
             await self._submit_one(round_, chunk)
-
-    def _reason(self, cid: str) -> str:
-        row = self.store._db.execute("SELECT reason FROM requests WHERE custom_id = ?", (cid,))
-        found = row.fetchone()
-        return str(found[0]) if found and found[0] else "unknown"
 
     def _chunks(self, rows: list[tuple[str, str]]) -> list[list[tuple[str, bytes]]]:
         chunks: list[list[tuple[str, bytes]]] = [[]]

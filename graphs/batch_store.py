@@ -113,6 +113,12 @@ class BatchStore:
         found = row.fetchone()
         return 0 if found is None else int(found[0])
 
+    def reason(self, custom_id: str) -> str:
+        """Why the request is not answered yet (the last batch's or error line's words)."""
+        row = self._db.execute("SELECT reason FROM requests WHERE custom_id = ?", (custom_id,))
+        found = row.fetchone()
+        return str(found[0]) if found and found[0] else "unknown"
+
     def settle(self, custom_id: str, state: str, answer: Answer | None, reason: str = "") -> None:
         """Set a request's end (`answered` / `failed`) or send it back to `pending`."""
         self._db.execute(

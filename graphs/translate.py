@@ -237,6 +237,8 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         settings = dataclasses.replace(settings, method=endpoint.method)
     from graphs.workers import run_from_cli, wants_scaling
 
+    if args.batch and wants_scaling(args):
+        raise ValueError("--batch runs in one process: drop --workers, --executor ray, --store")
     if wants_scaling(args):
         if cache is not None:
             cache.close()

@@ -212,10 +212,9 @@ def test_openai_server_fault_then_success(fault: Reply) -> None:
 )
 def test_openai_server_fault_without_retries_raises(fault: Reply, error: str) -> None:
     with serve(ScriptedHandler([fault], fallback=lambda r: Answer({"text": "fine"}))) as server:
-        start = time.monotonic()
         with pytest.raises(getattr(openai, error)):
             structured(server, "json_mode", max_retries=0, timeout=0.5)
-        assert time.monotonic() - start < 2.0
+        assert len(server.requests) == 1  # no retry (no wall-clock bound: the machine may be loaded)
         # The server still works after the fault (a Drop or a timed-out Sleep breaks nothing).
         result = structured(server, "json_mode", max_retries=0, timeout=2.0)
         assert result["parsed"] == Out(text="fine")
@@ -329,7 +328,7 @@ def test_openai_server_stop_is_clean_with_requests_in_flight() -> None:
     assert server.requests, "the request never arrived"
     start = time.monotonic()
     server.stop()
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 15.0  # far below the handler's 30 s: stop did not wait
     caller.join(5)
     assert not caller.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], openai.APIConnectionError)
