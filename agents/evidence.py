@@ -40,7 +40,8 @@ from word_tokenizers.scripts import script_of
 POSITIVE = 0.6
 
 _PRESERVED = re.compile(r"[A-Za-z0-9]+(?:[-/.+&'][A-Za-z0-9]+)*")
-_PHONETIC = {"Hiragana", "Katakana", "Hangul", "Latin"}
+#: Scripts that spell names by sound (hiragana mostly writes grammar: の, と).
+_PHONETIC = {"Katakana", "Hangul", "Latin"}
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,9 @@ class EvidenceScorer:
 
         if best.raw is None:
             # the rest of the span is missing (reads as 0) or cannot be compared (neutral 0.5)
-            return Evidence(pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved")
+            return Evidence(
+                pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved"
+            )
         score = mix(best.score) if best.score is not None else (pres if pres < 1 else None)
         return Evidence(score, mix(best.raw), best.kind)
 

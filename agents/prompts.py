@@ -70,6 +70,10 @@ VERIFIER_FEEDBACK: dict[str, str] = {
         "characters for a source of {source_length}; robust z-score {z:.1f}): a clause seems "
         "to be missing; translate every part of the source text"
     ),
+    "content_dropped_numbers": (
+        "the source has the numbers {numbers}, which the translation lacks: the part of the "
+        "text that holds them seems to be missing; translate every part of the source text"
+    ),
     "review_rejected": (
         "a reviewer found that marker <e{index}> around {span!r} does not translate the entity "
         "{entity!r}{suggestion}; fix the translation of that entity and its marker"
