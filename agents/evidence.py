@@ -210,7 +210,7 @@ class EvidenceScorer:
                 self._han(rest, span_rest, label),
                 self._readings(rest, span_rest, label),
             ):
-                if evidence.raw is not None and (best.raw is None or evidence.raw > best.raw):
+                if evidence.raw is not None and (best.raw is None or _better(evidence, best)):
                     best = evidence
         for extra in (*self.source.evidence, *self.target.evidence):
             value = extra(entity, self.source, span, self.target)
@@ -274,6 +274,13 @@ class EvidenceScorer:
         phonetic = _share(entity, _PHONETIC) >= 0.5
         trusted = phonetic or label in self.source.name_labels or value >= POSITIVE
         return Evidence(value if trusted else None, value, "reading")
+
+
+def _better(a: Evidence, b: Evidence) -> bool:
+    """Trustworthy evidence beats untrustworthy; then the higher comparison wins."""
+    if (a.score is None) != (b.score is None):
+        return a.score is not None
+    return (a.raw or 0.0) > (b.raw or 0.0)
 
 
 @lru_cache(maxsize=64)

@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def plant(
         cuts = [m.start() for m in re.finditer(r"[,，、;；]| and | but |并且|而且", text)]
         bounds = [-1, *cuts, len(text.rstrip("。. \"”")) ]
         best_seg = None
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in pairwise(bounds):
             s, e = (a if a >= 0 else 0), b  # drop the separator before the clause with it
             if a < 0:
                 continue
