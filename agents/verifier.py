@@ -85,6 +85,7 @@ class RunStats:
     and uses the prior spread until it has `VerifierConfig.dropped_min_samples` again."""
 
     window: int = 2000
+    min_scale: float = 0.2  # floor of the spread (log units): ~20% length variation is normal
     ratios: dict[str, deque[float]] = field(default_factory=dict)
     scores: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
 
@@ -111,7 +112,7 @@ class RunStats:
         values = sorted(seen)
         median = _median(values)
         mad = _median(sorted(abs(v - median) for v in values))
-        scale = max(1.4826 * mad, 0.05)
+        scale = max(1.4826 * mad, self.min_scale)
         return (log_ratio - median) / scale
 
     def label_median(self, target: str, label: str, min_samples: int = 5) -> float | None:
