@@ -29,6 +29,7 @@ demo: setup
 	$(PY) -m eval.report demo-out
 	$(PY) -m eval.score --pred demo-out/en/accepted.jsonl --refs examples/references/en.jsonl
 	$(PY) -m eval.score --pred demo-out/zh/accepted.jsonl --refs examples/references/zh.jsonl
+	$(PY) -m eval.export demo-out --to demo-out/dataset
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

@@ -1,5 +1,12 @@
 """The entity-aligner: markers -> spans with exact offsets in the clean translation.
 
+Loose answers are normalised first, with no LLM call, and each normalisation is an info
+finding: marker spellings (`< e1 >`, `<E1>`, `＜ｅ１＞`, `&lt;e1&gt;`) are read as markers, and
+punctuation, quotes and brackets at the edges of a span are moved outside it
+(`<e1>Tokyo.</e1>` -> `<e1>Tokyo</e1>.`) unless the source span has such characters at the
+same edge itself (`「進撃の巨人」`, `Yahoo!`) or they are part of the entity (a bracket closed
+inside the span, the period of `Inc.`).
+
 Where a marker is missing it searches the translation on token boundaries (the source
 string kept verbatim, or the translation of the same entity found elsewhere) before giving
 up. Spans that cut a word of a space-delimited script are snapped to token boundaries.
@@ -7,11 +14,14 @@ up. Spans that cut a word of a space-delimited script are snapped to token bound
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.findings import Code, Finding
 from agents.markers import parse_markers
+from agents.prompts import ALIGNER_FEEDBACK
 from mre import Record
 from word_tokenizers import Token
 from word_tokenizers.scripts import script_of
@@ -63,55 +73,51 @@ def align(
     tokens = tokenize(text)
     result = Alignment(text=text, tokens=tokens)
     findings = result.findings
-    if parsed.normalized_spelling:
+    if parsed.html_unescaped:
         findings.append(
-            Finding.info(Code.MARKER_MALFORMED, "markers were spelled loosely (e.g. `< e1 >`)")
+            Finding.info(Code.MARKER_NORMALIZED, "the answer was HTML-escaped (`&lt;e1&gt;`)")
         )
+    if parsed.normalized_spelling:
+        shown = ", ".join(f"`{x}`" for x in parsed.spellings[:4])
+        findings.append(
+            Finding.info(Code.MARKER_NORMALIZED, f"markers were spelled loosely ({shown})")
+        )
+
+    def feedback(key: str, index: int, **extra: object) -> str:
+        entity = source.spans[index - 1].text if 1 <= index <= n else ""
+        return ALIGNER_FEEDBACK[key].format(index=index, n=n, entity=entity, **extra)
+
     for index in sorted(set(parsed.unclosed)):
         findings.append(
-            Finding.error(
-                Code.MARKER_MALFORMED, f"marker <e{index}> is opened but never closed", span=index
-            )
+            Finding.error(Code.MARKER_MALFORMED, feedback("marker_unclosed", index), span=index)
         )
     for index in sorted(set(parsed.stray_closings)):
         findings.append(
             Finding.error(
-                Code.MARKER_MALFORMED,
-                f"marker </e{index}> is closed but was never opened",
-                span=index,
+                Code.MARKER_MALFORMED, feedback("marker_stray_closing", index), span=index
             )
         )
     for index, places in sorted(parsed.found.items()):
         if not 1 <= index <= n:
             findings.append(
-                Finding.error(
-                    Code.MARKER_UNKNOWN,
-                    f"marker <e{index}> does not exist in the source (it has markers 1 to {n}); "
-                    "remove it",
-                    span=index,
-                )
+                Finding.error(Code.MARKER_UNKNOWN, feedback("marker_unknown", index), span=index)
             )
             continue
         if len(places) > 1:
             findings.append(
                 Finding.error(
                     Code.MARKER_DUPLICATED,
-                    f"marker <e{index}> appears {len(places)} times; wrap only one occurrence of "
-                    f"the entity {source.spans[index - 1].text!r}",
+                    feedback("marker_duplicated", index, count=len(places)),
                     span=index,
                 )
             )
         start, end = _trim(text, *places[0])
         if start >= end:
             findings.append(
-                Finding.error(
-                    Code.MARKER_EMPTY,
-                    f"marker <e{index}> is empty; put the translation of "
-                    f"{source.spans[index - 1].text!r} inside it",
-                    span=index,
-                )
+                Finding.error(Code.MARKER_EMPTY, feedback("marker_empty", index), span=index)
             )
             continue
+        start, end = _move_edges(text, start, end, source.spans[index - 1].text, index, findings)
         result.projected[index] = _on_tokens(text, tokens, index, start, end, findings)
     missing = [i for i in range(1, n + 1) if i not in result.projected]
     for index in missing:
@@ -120,12 +126,7 @@ def align(
         found = _search(text, tokens, source, index, result.projected)
         if found is None:
             findings.append(
-                Finding.error(
-                    Code.MARKER_MISSING,
-                    f"marker <e{index}> is missing; wrap the translation of the entity "
-                    f"{source.spans[index - 1].text!r} in <e{index}>...</e{index}>",
-                    span=index,
-                )
+                Finding.error(Code.MARKER_MISSING, feedback("marker_missing", index), span=index)
             )
             continue
         result.projected[index] = found
@@ -145,6 +146,76 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    return start, end
+
+
+# Brackets and quotes by partner; a symmetric quote is its own partner.
+_OPENERS = dict(zip("([{「『【〔〈《（［｛“‘«‹", ")]}」』】〕〉》）］｝”’»›", strict=True))
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+_SYMMETRIC = set("\"'＂＇")
+# Other punctuation that never belongs at the edge of an entity (sentence and clause marks).
+_EDGE_MARKS = set(".,;:!?。、，；：！？・…‥-–—")
+# The period of a short abbreviation belongs to the name (`Inc.`, `Co.`, `U.S.`).
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Inc|Co|Corp|Ltd|Plc|Bros|Jr|Sr|St|Mt|Ft|Dr|Mr|Mrs|Ms|Prof|Gen|Col|Lt|Dept|Univ|No)"
+    r"|(?:\b[A-Z]\.)+[A-Z])\.$"
+)
+
+
+def _edge_char(ch: str) -> bool:
+    return ch in _OPENERS or ch in _CLOSERS or ch in _SYMMETRIC or ch in _EDGE_MARKS
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
+
+
+def _move_edges(
+    text: str, start: int, end: int, source_span: str, index: int, findings: list[Finding]
+) -> tuple[int, int]:
+    """Move punctuation, quotes and brackets at the edges of `text[start:end]` outside it.
+
+    An edge is left alone when the source span itself has punctuation at that edge; a
+    bracket or quote whose partner is inside the span stays (`Apple (Japan)`), and so does
+    the period of an abbreviation (`Acme Inc.`).
+    """
+    keep_left = bool(source_span) and _is_punct(source_span[0])
+    keep_right = bool(source_span) and _is_punct(source_span[-1])
+    s, e = start, end
+    while e - s > 1:
+        ch = text[s]
+        if keep_left or not _edge_char(ch):
+            break
+        inner = text[s + 1 : e - 1]
+        partner = _OPENERS.get(ch, ch if ch in _SYMMETRIC else None)
+        if partner is not None and partner in inner:
+            break  # closed inside the span: part of the entity
+        s += 1
+        while s < e and text[s].isspace():
+            s += 1
+    while e - s > 1:
+        ch = text[e - 1]
+        if keep_right or not _edge_char(ch):
+            break
+        inner = text[s + 1 : e - 1]
+        partner = _CLOSERS.get(ch, ch if ch in _SYMMETRIC else None)
+        if partner is not None and partner in inner:
+            break  # opened inside the span: part of the entity
+        if ch == "." and _ABBREVIATION.search(text[s:e]):
+            break
+        e -= 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+    if (s, e) != (start, end) and s < e:
+        findings.append(
+            Finding.info(
+                Code.SPAN_EDGE_MOVED,
+                f"span {index}: {text[start:end]!r} -> {text[s:e]!r} (edge punctuation moved "
+                "outside the marker)",
+                span=index,
+            )
+        )
+        return s, e
     return start, end
 
 
@@ -177,9 +248,7 @@ def _search(
     translation of an identical source entity that did get its marker."""
     wanted = source.spans[index - 1].text
     phrases = [wanted]
-    phrases += [
-        p.text for i, p in sorted(projected.items()) if source.spans[i - 1].text == wanted
-    ]
+    phrases += [p.text for i, p in sorted(projected.items()) if source.spans[i - 1].text == wanted]
     taken = [(p.start, p.end) for p in projected.values()]
     for phrase in dict.fromkeys(phrases):
         hits = find_phrase(text, phrase, list(tokens), nfkc=True, ignore_case=True)

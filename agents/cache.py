@@ -1,4 +1,9 @@
-"""An LLM response cache in SQLite, keyed by model + method + messages: a rerun costs nothing."""
+"""An LLM response cache in SQLite: a rerun costs nothing.
+
+The key covers everything that changes the answer: model, structured-output method, the
+schema asked for, temperature and the messages. Only answers that could be read are stored
+(the translator does not put an unparsable answer), so a retry of a bad answer asks again.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,33 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 
-def cache_key(model: str, method: str, messages: Sequence[tuple[str, str]]) -> str:
-    """A stable key for one request: sha256 of model, structured-output method and messages."""
-    blob = json.dumps([model, method, list(messages)], ensure_ascii=False, separators=(",", ":"))
+def cache_key(
+    model: str,
+    method: str,
+    messages: Sequence[tuple[str, str]],
+    *,
+    schema: Mapping[str, Any] | None = None,
+    temperature: float | None = None,
+) -> str:
+    """A stable key for one request: sha256 of model, structured-output method, schema,
+    temperature and messages (JSON with sorted keys, so dict order does not matter)."""
+    blob = json.dumps(
+        {
+            "model": model,
+            "method": method,
+            "schema": schema,
+            "temperature": temperature,
+            "messages": [list(m) for m in messages],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -41,9 +41,14 @@ class Code(StrEnum):
     POS_MISMATCH = "pos_mismatch"
     EMPTY_TRANSLATION = "empty_translation"
     ANSWER_MALFORMED = "answer_malformed"
+    ANSWER_NORMALIZED = "answer_normalized"  # info: the answer object was dug out of prose etc.
+    MARKER_NORMALIZED = "marker_normalized"  # info: loose marker spellings were read
+    SPAN_EDGE_MOVED = "span_edge_moved"  # info: edge punctuation moved outside a span
+    NO_NEW_FEEDBACK = "no_new_feedback"  # fatal: a retry would repeat an earlier request
     LLM_ERROR = "llm_error"
     MODEL_DISAGREEMENT = "model_disagreement"
     CROSS_TARGET_MISMATCH = "cross_target_mismatch"
+    INVALID_INPUT = "invalid_input"
 
 
 class Finding(BaseModel):

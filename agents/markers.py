@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,8 +10,11 @@ from dataclasses import dataclass, field
 from mre import Span
 
 MARKER_RE = re.compile(r"<(/?)e(\d+)>")
-# Near-misses an LLM writes: `< e1 >`, `</ e1>`, `<E1>`, full-width brackets.
-LOOSE_MARKER_RE = re.compile(r"[<＜]\s*(/?)\s*[eEｅ]\s*(\d+)\s*[>＞]")
+# Near-misses an LLM writes: `< e1 >`, `</ e1>`, `<E1>`, full-width brackets, slash and
+# digits (`＜ｅ１＞`, `＜／e1＞`); `\d` matches full-width digits and `int()` reads them.
+LOOSE_MARKER_RE = re.compile(r"[<＜〈]\s*([/／]?)\s*[eEｅＥ]\s*(\d+)\s*[>＞〉]")
+# Markers escaped as HTML: `&lt;e1&gt;`, `&lt;/e1&gt;`.
+ESCAPED_MARKER_RE = re.compile(r"&lt;\s*/?\s*[eE]\s*\d+\s*&gt;")
 
 
 def mark(text: str, spans: Sequence[Span]) -> str:
@@ -45,6 +49,8 @@ class MarkerParse:
     unclosed: list[int] = field(default_factory=list)
     stray_closings: list[int] = field(default_factory=list)
     normalized_spelling: bool = False  # loose spellings like `< e1 >` were accepted
+    spellings: list[str] = field(default_factory=list)  # the loose spellings read, in order
+    html_unescaped: bool = False  # the answer's markers (and entities) were HTML-escaped
 
 
 def parse_markers(marked: str) -> MarkerParse:
@@ -53,12 +59,19 @@ def parse_markers(marked: str) -> MarkerParse:
     An index opened twice gets two entries in `found` (the verifier calls that a duplicate).
     A closing with no opening and an opening never closed are listed, not guessed.
     """
-    pattern = MARKER_RE
-    if LOOSE_MARKER_RE.search(marked) and len(LOOSE_MARKER_RE.findall(marked)) > len(
-        MARKER_RE.findall(marked)
-    ):
-        pattern = LOOSE_MARKER_RE
-    result = MarkerParse(text="", normalized_spelling=pattern is LOOSE_MARKER_RE)
+    unescaped = False
+    if ESCAPED_MARKER_RE.search(marked):  # the whole answer was escaped: read it unescaped
+        marked, unescaped = html.unescape(marked), True
+    loose = [
+        m.group(0) for m in LOOSE_MARKER_RE.finditer(marked) if not MARKER_RE.fullmatch(m.group(0))
+    ]
+    result = MarkerParse(
+        text="",
+        normalized_spelling=bool(loose),
+        spellings=list(dict.fromkeys(loose)),
+        html_unescaped=unescaped,
+    )
+    pattern = LOOSE_MARKER_RE
     clean: list[str] = []
     length = 0
     pos = 0
@@ -68,7 +81,7 @@ def parse_markers(marked: str) -> MarkerParse:
         clean.append(piece)
         length += len(piece)
         pos = m.end()
-        closing, index = m.group(1) == "/", int(m.group(2))
+        closing, index = m.group(1) != "", int(m.group(2))
         if not closing:
             open_at.setdefault(index, []).append(length)
             continue

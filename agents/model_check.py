@@ -1,9 +1,11 @@
-"""The model check: the trained OIELLM reads the translated text and must agree with the spans.
+"""The model check: a trained OIELLM reads the translated text and must agree with the spans.
 
 The verifier calls an `OIELLMCheck` on every projected target record that passed the rule
 checks (`agents.verifier.verify(..., model_check=...)`):
 
-- the OIELLM extracts from the record's text, with the record's task and language;
+- the extractor (any callable object with `extract(texts, task, lang, ...)`, e.g.
+  `training.infer.OIELLM` or `training.verifier_client.CompletionsExtractor`) extracts from the
+  record's text, with the record's task and language;
 - its (label, span text) pairs are compared with the projected pairs, as multisets after
   `mre.pairs.normalize` (the WL matching of `eval.metrics`); offsets and the text label are
   not compared (the text label comes from the glossary, not from the translation);
@@ -15,19 +17,9 @@ checks (`agents.verifier.verify(..., model_check=...)`):
   entities it found unmarked, and which it read with another label; `data` carries the
   model's pairs, the projected pairs, the disagreement, the threshold and the raw output.
 
-**Calibration.** The threshold is not guessed: `calibrate` runs the model on a gold slice
-(target-language records whose spans are right), takes the disagreement of every record and
-picks its `quantile` (default 0.9, linear interpolation between order statistics, numpy's
-default method). A correct translation is then flagged about `1 - quantile` of the time;
-a weak model (one that disagrees with everything on gold) gets a threshold near 1.0 and can
-veto almost nothing, which is what a model that has not learned the task deserves.
-`Calibration.save(checkpoint)` writes `checkpoint/model_check.json`; `OIELLMCheck.load`
-reads it.
-
-    python -m agents.model_check --checkpoint runs/x/final --gold gold.en.jsonl [--quantile 0.9]
-
-**Switching it off.** No `--verifier-model` on `python -m graphs.translate`: no model check;
-`model_check: false` in a `self_training` config.
+This module holds the check only. Loading a checkpoint, calibrating its threshold on a gold
+slice and the calibration CLI live in `training.verifier_model`
+(`python -m training.verifier_model --checkpoint DIR --gold FILE`).
 
 Extractions are cached by (task, lang, text): a retry that changes nothing, and the align and
 verify of one draft, never pay for the model twice.
@@ -35,15 +27,10 @@ verify of one draft, never pay for the model twice.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
-import sys
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 from agents.findings import Code, Finding
@@ -51,8 +38,6 @@ from mre import Record, Task
 
 log = logging.getLogger(__name__)
 
-#: The file next to a checkpoint that holds the calibrated threshold.
-CALIBRATION_FILE = "model_check.json"
 #: `meta` key of an extracted record with the raw model output (`training.infer`).
 OUTPUT_META_KEY = "oiellm_output"
 PARSE_ERRORS_META_KEY = "parse_errors"
@@ -134,33 +119,45 @@ def _named(items: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+#: The feedback sentences of a MODEL_DISAGREEMENT finding (what the translator reads). They
+#: belong in `agents/prompts.py` with the other feedback templates; kept here until it is moved.
+MODEL_CHECK_FEEDBACK = (
+    "an extraction model trained on earlier verified {lang} data reads your translation "
+    "differently from your markers (disagreement {disagreement:.2f}, allowed {threshold:.2f})."
+)
+MODEL_CHECK_MISSED = (
+    "It did not recognise these marked entities: {entities}; make each marked span the "
+    "complete, usual name of that entity."
+)
+MODEL_CHECK_EXTRA = (
+    "It found these entities that no marker covers exactly: {entities}; if one of them "
+    "translates a marked source entity, put the marker around exactly that name."
+)
+MODEL_CHECK_RELABELLED = (
+    "It read these as another kind of entity: {entities}; write the name so that its kind is clear."
+)
+
+
 def feedback_message(record: Record, cmp: Comparison, threshold: float) -> str:
     """What the translator reads: which entities the model saw, missed or read differently."""
-    lang = record.lang
     parts = [
-        f"an extraction model trained on earlier verified {lang} data reads your translation "
-        f"differently from your markers (disagreement {cmp.disagreement:.2f}, allowed "
-        f"{threshold:.2f})."
+        MODEL_CHECK_FEEDBACK.format(
+            lang=record.lang, disagreement=cmp.disagreement, threshold=threshold
+        )
     ]
     if cmp.missed:
         parts.append(
-            "It did not recognise these marked entities: "
-            + _named([f"{t!r} ({lab})" for lab, t in cmp.missed])
-            + "; make each marked span the complete, usual name of that entity."
+            MODEL_CHECK_MISSED.format(entities=_named([f"{t!r} ({lab})" for lab, t in cmp.missed]))
         )
     if cmp.extra:
         parts.append(
-            "It found these entities that no marker covers exactly: "
-            + _named([f"{t!r} ({lab})" for lab, t in cmp.extra])
-            + "; if one of them translates a marked source entity, put the marker around "
-            "exactly that name."
+            MODEL_CHECK_EXTRA.format(entities=_named([f"{t!r} ({lab})" for lab, t in cmp.extra]))
         )
     if cmp.relabelled:
-        parts.append(
-            "It read these as another kind of entity: "
-            + _named([f"{t!r} ({theirs}, marked as {ours})" for t, ours, theirs in cmp.relabelled])
-            + "; write the name so that its kind is clear."
+        named = _named(
+            [f"{t!r} ({theirs}, marked as {ours})" for t, ours, theirs in cmp.relabelled]
         )
+        parts.append(MODEL_CHECK_RELABELLED.format(entities=named))
     return " ".join(parts)
 
 
@@ -188,32 +185,6 @@ class OIELLMCheck:
         self.cache_size = cache_size
         self.calls = 0  # model extractions actually run (cache misses)
         self._cache: OrderedDict[tuple[str, str, str], Record] = OrderedDict()
-
-    @classmethod
-    def load(
-        cls, path: str | Path, threshold: float | None = None, *, device: str | None = None
-    ) -> OIELLMCheck:
-        """The checkpoint at `path` with the threshold calibrated for it (`model_check.json`
-        next to it), or `threshold` when given."""
-        from training.infer import OIELLM
-
-        path = Path(path)
-        if threshold is not None:
-            return cls(OIELLM.load(path, device=device), threshold)
-        cal = Calibration.read(path)  # before loading the model: a missing file fails fast
-        log.info(
-            "model check: %s, threshold %.3f (quantile %.2f of %d gold records)",
-            path,
-            cal.threshold,
-            cal.quantile,
-            cal.n,
-        )
-        return cls(
-            OIELLM.load(path, device=device),
-            cal.threshold,
-            batch_size=cal.batch_size,
-            max_new_tokens=cal.max_new_tokens,
-        )
 
     def predict(self, records: Sequence[Record]) -> list[Record]:
         """The model's extraction of every record's text (cached by task, lang and text)."""
@@ -264,154 +235,3 @@ class OIELLMCheck:
                 parse_errors=predicted.meta.get(PARSE_ERRORS_META_KEY, []),
             )
         ]
-
-
-# ---- calibration --------------------------------------------------------------------------
-
-
-def quantile_of(values: Sequence[float], q: float) -> float:
-    """The `q` quantile by linear interpolation between order statistics (numpy's default):
-    position q*(n-1) in the sorted values."""
-    if not values:
-        raise ValueError("quantile of no values")
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile must be in [0, 1], got {q}")
-    xs = sorted(values)
-    pos = q * (len(xs) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-@dataclass
-class Calibration:
-    """The threshold picked on a gold slice, and how."""
-
-    threshold: float
-    quantile: float
-    n: int
-    mean_disagreement: float
-    disagreements: list[float] = field(default_factory=list)
-    batch_size: int = 16
-    max_new_tokens: int = 256
-    gold: list[str] = field(default_factory=list)  # where the gold slice came from
-
-    def save(self, checkpoint: str | Path) -> Path:
-        path = Path(checkpoint) / CALIBRATION_FILE
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        return path
-
-    @classmethod
-    def read(cls, checkpoint: str | Path) -> Calibration:
-        path = Path(checkpoint) / CALIBRATION_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} not found: the model check needs a threshold calibrated for this "
-                f"checkpoint; run `python -m agents.model_check --checkpoint {checkpoint} "
-                "--gold GOLD.jsonl` (gold: target-language records with right spans)"
-            )
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**data)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{path}: not a model-check calibration: {err}") from err
-
-
-def calibrate_from_predictions(
-    gold: Sequence[Record],
-    predicted: Sequence[Record],
-    quantile: float = 0.9,
-    *,
-    batch_size: int = 16,
-    max_new_tokens: int = 256,
-    sources: Sequence[str] = (),
-) -> Calibration:
-    """The calibration of predictions already made on `gold` (same order)."""
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(predicted)} predictions for {len(gold)} gold records")
-    if not gold:
-        raise ValueError("cannot calibrate the model check on an empty gold slice")
-    values = [disagreement(g, p) for g, p in zip(gold, predicted, strict=True)]
-    return Calibration(
-        threshold=round(quantile_of(values, quantile), 6),
-        quantile=quantile,
-        n=len(values),
-        mean_disagreement=round(sum(values) / len(values), 6),
-        disagreements=[round(v, 6) for v in values],
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        gold=list(sources),
-    )
-
-
-def calibrate(
-    model: Extractor,
-    gold: Sequence[Record],
-    quantile: float = 0.9,
-    *,
-    batch_size: int = 16,
-    max_new_tokens: int = 256,
-    sources: Sequence[str] = (),
-) -> Calibration:
-    """Run `model` on the gold slice and pick the `quantile` of its disagreement."""
-    check = OIELLMCheck(model, 1.0, batch_size=batch_size, max_new_tokens=max_new_tokens)
-    predicted = check.predict(gold)
-    cal = calibrate_from_predictions(
-        gold,
-        predicted,
-        quantile,
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-        sources=sources,
-    )
-    counts = Counter(round(v, 1) for v in cal.disagreements)
-    log.info(
-        "calibrated on %d gold records: threshold %.3f (q=%.2f), mean disagreement %.3f, %s",
-        cal.n,
-        cal.threshold,
-        quantile,
-        cal.mean_disagreement,
-        dict(sorted(counts.items())),
-    )
-    return cal
-
-
-# ---- CLI ----------------------------------------------------------------------------------
-
-
-def cli(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m agents.model_check",
-        description="Calibrate the model check's threshold for a checkpoint on a gold slice "
-        f"and write CHECKPOINT/{CALIBRATION_FILE}.",
-    )
-    p.add_argument("--checkpoint", required=True, type=Path, help="a saved OIELLM directory")
-    p.add_argument("--gold", required=True, nargs="+", type=Path, help="gold record files")
-    p.add_argument("--quantile", type=float, default=0.9, help="default 0.9")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--device", default=None)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from mre.io import read_records
-    from training.infer import OIELLM
-
-    gold = [r for path in args.gold for r in read_records(path, fmt="jsonl", strict=True)]
-    model = OIELLM.load(args.checkpoint, device=args.device)
-    cal = calibrate(
-        model,
-        gold,
-        args.quantile,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        sources=[str(g) for g in args.gold],
-    )
-    path = cal.save(args.checkpoint)
-    print(
-        f"threshold {cal.threshold:.3f} (quantile {cal.quantile} of {cal.n} gold records, "
-        f"mean disagreement {cal.mean_disagreement:.3f}) -> {path}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli())

@@ -51,8 +51,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from training.attention import packing_mode  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.model import build_model_from_config, flops_per_token  # noqa: E402
+from training.flops import flops_per_token, peak_flops  # noqa: E402
+from training.model import build_model_from_config  # noqa: E402
+from training.optim import AdamW, cast_model  # noqa: E402
 from training.packing import (  # noqa: E402
     Example,
     collate_packed,
@@ -60,9 +63,7 @@ from training.packing import (  # noqa: E402
     count_loss_tokens,
     pack_examples,
 )
-from training.train import AdamW, forward_loss  # noqa: E402
-
-NOMINAL_PEAK = {"H200": 790e12, "H100": 989e12, "A100": 312e12}
+from training.train import forward_loss  # noqa: E402
 
 QWEN2_05B = dict(
     model_type="qwen2",
@@ -186,11 +187,12 @@ def run_variant(
         if not apply_liger(model):
             raise RuntimeError("liger-kernel is not installed")
     cfg = TrainConfig(model_config=model_config, lr=1e-4, weight_decay=0.0)
-    if packed:
-        if on_gpu:
-            model.to(torch.bfloat16)
+    mode = packing_mode(attn, rows) if packed else "positions"
+    if packed:  # fp32 master weights taken before the bf16 cast; RoPE buffers stay fp32
         model.to(device)
         optim = AdamW(model, cfg, master=on_gpu, fused=on_gpu)
+        if on_gpu:
+            cast_model(model, torch.bfloat16)
         autocast: Any = contextlib.nullcontext
     else:  # the naive recipe: fp32 weights, autocast, plain AdamW
         model.to(device)
@@ -228,7 +230,7 @@ def run_variant(
         torch.cuda.reset_peak_memory_stats(device)
 
     def step(i: int) -> tuple[int, Any]:
-        return _train_step(train_model, optim, make_batch(i), device, autocast)
+        return _train_step(train_model, optim, make_batch(i), device, autocast, mode)
 
     for i in range(warmup_steps):  # compiles, allocator warm-up
         step(i)
@@ -252,13 +254,13 @@ def run_variant(
 
 
 def _train_step(
-    model: Any, optim: AdamW, batch: dict[str, Any], device: Any, autocast: Any
+    model: Any, optim: AdamW, batch: dict[str, Any], device: Any, autocast: Any, mode: str
 ) -> tuple[int, Any]:
     import torch
 
     n_items = torch.tensor(max(1, count_loss_tokens(batch)), device=device)
     with autocast():
-        loss = forward_loss(model, batch, device, n_items)
+        loss = forward_loss(model, batch, device, n_items, mode)
     loss.backward()
     optim.step(1.0)
     optim.zero_grad()
@@ -279,7 +281,50 @@ def _free(device: Any) -> None:
 # real data: train from scratch on the Japanese NER data, word-level F1 on the held-out 10%
 
 
-def real_data_run(args: argparse.Namespace, device: Any, minutes: float) -> dict[str, Any]:
+def real_data_config(args: argparse.Namespace, device: Any) -> Any:
+    """The training config of ``--real-data``: ``--real-config`` (a YAML file, e.g.
+    training/configs/cpu.yaml) or the built-in one, on ``--data`` with a 90/10 split."""
+    from training.config import load_config
+
+    data, work = str(Path(args.data)), str(Path(args.work_dir) / "real-data")
+    common = [f"train_files=[{data}]", f"out_dir={work}", "progress=false", "save_every=0"]
+    if args.real_config:
+        return load_config(args.real_config, [*common, f"device={device}"])
+    model_config = dict(SMOKE_MODEL) if args.smoke else dict(
+        model_type="qwen2", hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
+        num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=1024,
+        tie_word_embeddings=True,
+    )  # fmt: skip
+    model_config.pop("vocab_size", None)
+    on_gpu = device.type == "cuda"
+    return TrainConfig(
+        model_config=model_config,
+        tokenizer_vocab_size=200 if args.smoke else 8000,
+        train_files=[data],
+        eval_fraction=0.1,
+        max_seq_len=256 if args.smoke else 2048,
+        rows_per_batch=2 if args.smoke else 16,
+        max_steps=3 if args.smoke else 0,
+        epochs=args.real_epochs,
+        max_minutes=args.real_minutes,
+        lr=3e-3 if args.smoke else 1e-3,
+        warmup_steps=1 if args.smoke else 50,
+        weight_decay=0.0,
+        device=str(device),
+        precision="bf16" if on_gpu else "fp32",
+        compile=on_gpu and not args.no_compile,
+        attn_implementation="auto",
+        out_dir=work,
+        save_every=0,
+        log_every=50,
+        progress=False,
+        seed=0,
+    )
+
+
+def real_data_run(args: argparse.Namespace, device: Any) -> dict[str, Any]:
+    """Train from scratch on the real data, then extract from the held-out records and score
+    them (word-level F1); tokens/s is measured after the first steps (compile excluded)."""
     if importlib.util.find_spec("pydantic") is None:
         raise RuntimeError(
             "--real-data needs pydantic (records and the text format); carry its wheels: "
@@ -290,68 +335,43 @@ def real_data_run(args: argparse.Namespace, device: Any, minutes: float) -> dict
     from training.infer import OIELLM
     from training.train import main as train_main
 
-    data = Path(args.data)
-    model_config = dict(SMOKE_MODEL) if args.smoke else dict(
-        model_type="qwen2", hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
-        num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=1024,
-        tie_word_embeddings=True,
-    )  # fmt: skip
-    model_config.pop("vocab_size", None)
-    on_gpu = device.type == "cuda"
-    cfg = TrainConfig(
-        model_config=model_config,
-        tokenizer_vocab_size=200 if args.smoke else 8000,
-        train_files=[str(data)],
-        eval_fraction=0.1,
-        max_seq_len=256 if args.smoke else 2048,
-        rows_per_batch=2 if args.smoke else 16,
-        max_steps=3 if args.smoke else 3000,
-        max_minutes=minutes,
-        lr=3e-3 if args.smoke else 1e-3,
-        warmup_steps=1 if args.smoke else 100,
-        weight_decay=0.0,
-        device=str(device),
-        precision="bf16" if on_gpu else "fp32",
-        compile=on_gpu and not args.no_compile,
-        attn_implementation="sdpa",
-        out_dir=str(Path(args.work_dir) / "real-data"),
-        log_every=50,
-        progress=False,
-        seed=0,
-    )
+    cfg = real_data_config(args, device)
     t0 = time.perf_counter()
     result = train_main(cfg)
     train_s = time.perf_counter() - t0
-    records = load_records([data])
-    _, held = split_records(records, 0.1, cfg.seed)
-    if args.smoke:
+    records = load_records(cfg.train_files)
+    _, held = split_records(records, cfg.eval_fraction, cfg.seed)
+    if args.real_heldout:
+        held = held[: args.real_heldout]
+    smoke = args.smoke and not args.real_config
+    if smoke:
         held = held[:8]
     model = OIELLM(result.model.eval(), result.tokenizer)
     t0 = time.perf_counter()
     predicted = model.extract(
-        [r.text for r in held],
-        held[0].task,
-        held[0].lang,
-        ids=[r.id for r in held],
-        batch_size=64,
-        max_new_tokens=16 if args.smoke else 160,
-    )
+        [r.text for r in held], held[0].task, held[0].lang, ids=[r.id for r in held],
+        batch_size=64, max_new_tokens=16 if smoke else 160,
+    )  # fmt: skip
     infer_s = time.perf_counter() - t0
     overall = score(held, predicted).overall.to_dict()
     return {
+        "config": args.real_config or "built-in",
         "records": len(records),
         "held_out": len(held),
         "steps": result.steps,
-        "train_minutes": train_s / 60,
-        "train_tokens_per_s": result.tokens_per_s,
+        "epochs": round(result.steps * cfg.rows_per_batch * cfg.grad_accum / max(1, result.rows), 2),
+        "train_minutes": round(train_s / 60, 2),
+        "train_tokens_per_s": round(result.tokens_per_s, 1),
+        "train_tokens_per_s_after_warmup": round(result.tokens_per_s_steady, 1),
         "eval_loss": result.eval_loss,
         "wl_precision": overall["wl_precision"],
         "wl_recall": overall["wl_recall"],
         "wl_f1": overall["wl_f1"],
         "all_accuracy": overall["all_accuracy"],
         "parse_errors": sum(1 for p in predicted if p.meta.get("parse_errors")),
-        "infer_texts_per_s": len(held) / infer_s,
-        "model": {k: v for k, v in model_config.items() if k != "model_type"},
+        "infer_texts_per_s": round(len(held) / infer_s, 2),
+        "threads": __import__("torch").get_num_threads(),
+        "model": {k: v for k, v in cfg.model_config.items() if k != "model_type"},
     }
 
 
@@ -448,7 +468,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=3)
     p.add_argument("--max-steps", type=int, default=60, help="measured steps per variant, at most")
     p.add_argument("--real-data", action="store_true", help="also train on the Japanese data")
-    p.add_argument("--real-minutes", type=float, default=3.0, help="training time, --real-data")
+    p.add_argument("--real-minutes", type=float, default=3.0, help="time cap, --real-data")
+    p.add_argument("--real-epochs", type=float, default=3.0, help="epochs of --real-data")
+    p.add_argument("--real-config", help="a training YAML for --real-data (training/configs/cpu.yaml)")
+    p.add_argument("--real-heldout", type=int, default=0, help="score only N held-out records")
     p.add_argument(
         "--data",
         default=str(ROOT.parent / "shared" / "data" / "stockmark-ner-ja" / "ner.jsonl"),
@@ -483,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         peak = matmul_peak(device, torch.bfloat16, 8192)
-        nominal = next((v for k, v in NOMINAL_PEAK.items() if k in env["device"]), None)
+        nominal = peak_flops(env["device"])
     else:
         peak = matmul_peak(device, torch.float32, 512, seconds=1.0)
         nominal = None
@@ -524,9 +547,8 @@ def main(argv: list[str] | None = None) -> int:
 
     real = None
     if args.real_data:
-        minutes = args.real_minutes
         try:
-            real = real_data_run(args, device, minutes)
+            real = real_data_run(args, device)
         except Exception as err:
             traceback.print_exc()
             real = {"error": f"{type(err).__name__}: {err}"}

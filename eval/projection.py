@@ -1,5 +1,8 @@
 """Projection metrics of a translation run (`python -m graphs.translate --out DIR`).
 
+The rows are read with the runner's own models (`graphs.rows.AcceptedRow`, `RejectedRow`) and
+counted by the same function as `report.json` (`graphs.rows.run_figures`).
+
 The run layout read here (DESIGN.md contract 3), and the keys used:
 
 - `DIR/<lang>/accepted.jsonl`: canonical records in the target language. Used: `spans`,
@@ -46,13 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mre.errors import RecordError
+from graphs import rows
+from graphs.rows import ACCEPTED, REJECTED, AcceptedRow, RejectedRow
 from mre.record import Record
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted.jsonl"
-REJECTED = "rejected.jsonl"
 REPORT = "report.json"
 LLM_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
 
@@ -68,47 +70,17 @@ def load_records(path: str | Path) -> list[Record]:
     return list(read_records(path, fmt="jsonl", strict=True))
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """One line of `rejected.jsonl`, reduced to what the metrics use."""
-
-    source: Record
-    finding_codes: tuple[str, ...] = ()
-    attempts: int | None = None
-
-
-def read_rejected(path: str | Path) -> list[Rejected]:
-    """The rejected lines of `path`; a line that is not valid is a RecordError with its line."""
-    out = []
-    with Path(path).open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj, dict) or "source" not in obj:
-                    raise ValueError('expected an object with a "source" record')
-                source = Record.model_validate(obj["source"])
-                findings = obj.get("findings") or []
-                codes = tuple(
-                    str(fnd.get("code", "unknown")) if isinstance(fnd, dict) else "unknown"
-                    for fnd in findings
-                )
-                attempts = obj.get("attempts")
-                out.append(
-                    Rejected(source, codes, int(attempts) if attempts is not None else None)
-                )
-            except (ValueError, TypeError) as err:  # json, pydantic and int() errors
-                raise RecordError(str(err), path=str(path), line=lineno) from err
-    return out
+def read_rejected(path: str | Path) -> list[RejectedRow]:
+    """The rejected rows of `path`; a line that is not valid is a RecordError with its line."""
+    return rows.read_rejected(path)
 
 
 @dataclass
 class Run:
     """What a run directory holds, per target language, plus its report."""
 
-    accepted: dict[str, list[Record]] = field(default_factory=dict)
-    rejected: dict[str, list[Rejected]] = field(default_factory=dict)
+    accepted: dict[str, list[AcceptedRow]] = field(default_factory=dict)
+    rejected: dict[str, list[RejectedRow]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,7 +94,7 @@ def read_run(directory: str | Path) -> Run:
         acc, rej = sub / ACCEPTED, sub / REJECTED
         if not (acc.is_file() or rej.is_file()):
             continue
-        run.accepted[sub.name] = load_records(acc) if acc.is_file() else []
+        run.accepted[sub.name] = rows.read_accepted(acc) if acc.is_file() else []
         run.rejected[sub.name] = read_rejected(rej) if rej.is_file() else []
     report_path = root / REPORT
     if report_path.is_file():
@@ -135,19 +107,6 @@ def read_run(directory: str | Path) -> Run:
     return run
 
 
-def _source_spans(record: Record) -> int:
-    value = record.meta.get("source_spans")
-    if isinstance(value, bool) or value is None:
-        return len(record.spans)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, list):
-        return len(value)
-    raise ValueError(
-        f"record {record.id!r}: meta.source_spans must be an int or a list, got {value!r}"
-    )
-
-
 def _ratio(num: float, den: float) -> float:
     return num / den if den else 0.0
 
@@ -157,43 +116,36 @@ def _histogram(counter: Counter[int]) -> dict[str, int]:
 
 
 def projection_metrics(
-    accepted: Mapping[str, Sequence[Record]],
-    rejected: Mapping[str, Sequence[Rejected]],
+    accepted: Mapping[str, Sequence[AcceptedRow]],
+    rejected: Mapping[str, Sequence[RejectedRow]],
     report: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Projection metrics of one run (see the module docstring). Pure."""
     report = report or {}
+    figures = rows.run_figures(
+        [
+            *((lang, r) for lang, acc in accepted.items() for r in acc),
+            *((lang, x) for lang, rej in rejected.items() for x in rej),
+        ]
+    )
     languages: dict[str, Any] = {}
-    all_attempts: Counter[int] = Counter()
-    all_findings: Counter[str] = Counter()
-    totals: Counter[str] = Counter()
-    for lang in sorted(set(accepted) | set(rejected)):
-        acc, rej = accepted.get(lang, []), rejected.get(lang, [])
-        projected = sum(len(r.spans) for r in acc)
-        source = sum(_source_spans(r) for r in acc) + sum(len(x.source.spans) for x in rej)
-        attempts: Counter[int] = Counter()
-        for r in acc:
-            if isinstance(r.meta.get("attempts"), int):
-                attempts[r.meta["attempts"]] += 1
-        for x in rej:
-            if x.attempts is not None:
-                attempts[x.attempts] += 1
-        findings = Counter(code for x in rej for code in x.finding_codes)
+    for lang in sorted(figures.languages):
+        f = figures.languages[lang]
         languages[lang] = {
-            "accepted": len(acc),
-            "rejected": len(rej),
-            "accept_rate": _ratio(len(acc), len(acc) + len(rej)),
-            "source_spans": source,
-            "projected_spans": projected,
-            "projected_share": _ratio(projected, source),
-            "attempts": _histogram(attempts),
-            "rejected_findings": dict(sorted(findings.items())),
+            "accepted": f.accepted,
+            "rejected": f.rejected,
+            "accept_rate": _ratio(f.accepted, f.accepted + f.rejected),
+            "source_spans": f.source_spans,
+            "projected_spans": f.projected_spans,
+            "projected_share": _ratio(f.projected_spans, f.source_spans),
+            "attempts": _histogram(f.attempts),
+            "rejected_findings": dict(sorted(f.rejected_findings.items())),
         }
-        all_attempts.update(attempts)
-        all_findings.update(findings)
-        totals.update(
-            accepted=len(acc), rejected=len(rej), source_spans=source, projected_spans=projected
-        )
+    all_attempts: Counter[int] = figures.summed("attempts")
+    all_findings: Counter[str] = figures.summed("rejected_findings")
+    totals: Counter[str] = Counter(
+        {name: figures.total(name) for name in ("accepted", "rejected", "source_spans", "projected_spans")}
+    )
 
     out: dict[str, Any] = {
         "accepted": totals["accepted"],

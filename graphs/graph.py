@@ -8,23 +8,28 @@ START -> translate -> align -> verify -+-> accept -> END
 ```
 The reviewer is asked when the verifier's only objections are doubts (`--review uncertain`)
 or on every pair it would accept (`--review all`).
+
+`build_graph(checkpointer)` compiles it (the runner passes its checkpointer); the
+module-level `graph` is what `langgraph.json` points LangGraph Studio / `langgraph dev` at.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents.aligner import Alignment, Projected, align
-from agents.findings import Code, Finding
-from agents.translator import LabelMap, Usage
-from agents.verifier import Decision, uncertain, verify
+from agents.findings import Code, Finding, Severity
+from agents.verifier import Decision, decide, uncertain, verify
 from graphs.context import TranslateContext
+from graphs.rows import DraftAlignment
 from graphs.state import InputState, OutputState, State
-from mre import Record
+
+if TYPE_CHECKING:
+    from langgraph.graph.state import CompiledStateGraph
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +40,15 @@ _VERIFIER_CODES = frozenset(
         Code.POS_MISMATCH, Code.ENTITY_SWAPPED, Code.ENTITY_SUBSTITUTED, Code.SPAN_WIDENED,
         Code.SPAN_CUT_SHORT, Code.CONTENT_DROPPED, Code.MODEL_DISAGREEMENT,
     }
-)
+)  # fmt: skip
 
 # ---- nodes -------------------------------------------------------------------------------
 
 
 async def translate(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """One LLM attempt, with the last attempt's findings as feedback."""
     ctx = runtime.context
-    source = Record.model_validate(state["source"])
-    feedback = [Finding.model_validate(f) for f in state.get("findings", [])]
+    source = state["source"]
     established = (
         ctx.memory.established(state["target"], [s.text for s in source.spans])
         if ctx.memory is not None
@@ -51,96 +56,85 @@ async def translate(state: State, runtime: Runtime[TranslateContext]) -> dict[st
     )
     draft = await ctx.translator(
         source,
-        ctx.source_lang,
-        ctx.languages[state["target"]],
+        ctx.source_language,
+        ctx.target_languages[state["target"]],
         previous=state.get("answer"),
-        feedback=feedback,
+        feedback=state.get("findings", []),
         established=established,
     )
-    usage = Usage.model_validate(state.get("usage", {})) + draft.usage
     return {
         "attempt": state.get("attempt", 0) + 1,
         "answer": draft.answer,
-        "labels": draft.labels.model_dump(),
-        "findings": [f.model_dump(mode="json") for f in draft.findings],
-        "usage": usage.model_dump(),
+        "labels": draft.labels,
+        "findings": draft.findings,
+        "usage": draft.usage,  # summed by the reducer
         "alignment": None,
         "previous_findings": state.get("findings", []),
     }
 
 
 async def align_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """Markers -> spans of the clean translation."""
     answer = state.get("answer")
     if answer is None:  # the translator failed; nothing to align
         return {}
-    source = Record.model_validate(state["source"])
     target = state["target"]
-    alignment = align(answer, source, lambda text: runtime.context.tokenize(target, text))
+    await runtime.context.tokenizer_ready(target)
+    alignment = align(answer, state["source"], lambda text: runtime.context.tokenize(target, text))
     return {
-        "alignment": {
-            "text": alignment.text,
-            "projected": [
-                [p.index, p.start, p.end, p.text] for p in alignment.projected.values()
-            ],
-        },
-        "findings": [
-            *state.get("findings", []),
-            *(f.model_dump(mode="json") for f in alignment.findings),
-        ],
+        "alignment": DraftAlignment(
+            text=alignment.text,
+            projected=[(p.index, p.start, p.end, p.text) for p in alignment.projected.values()],
+        ),
+        "findings": [*state.get("findings", []), *alignment.findings],
     }
 
 
 async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """The verdict on the attempt: accept, retry with feedback, or reject."""
     ctx = runtime.context
-    findings = [Finding.model_validate(f) for f in state.get("findings", [])]
+    findings = state.get("findings", [])
     attempt = state.get("attempt", 1)
     saved = state.get("alignment")
-    source = Record.model_validate(state["source"])
     if saved is None:  # no answer: the translator's findings decide
-        from agents.verifier import decide
-
         decision = decide(findings, attempt=attempt, max_attempts=ctx.max_attempts)
-        return _verdict_update(state, decision.value, findings, None, [])
-    target = ctx.languages[state["target"]]
+        return _verdict(decision, findings, None, [])
     alignment = _alignment(ctx, state["target"], saved)
     verdict = verify(
-        source,
-        ctx.source_lang,
-        target,
+        state["source"],
+        ctx.source_language,
+        ctx.target_languages[state["target"]],
         alignment,
-        LabelMap.model_validate(state.get("labels", {})),
+        state["labels"],
         attempt=attempt,
         max_attempts=ctx.max_attempts,
         earlier=findings,
         model_check=ctx.model_check,
-        config=ctx.verifier,
+        config=ctx.verifier_config,
         stats=ctx.stats,
-        previous=[Finding.model_validate(f) for f in state.get("previous_findings", [])],
+        previous=state.get("previous_findings", []),
         learn=ctx.reviewer is None or ctx.review != "all",  # with "all", the review learns
     )
-    record = verdict.record.model_dump(mode="json") if verdict.record is not None else None
-    outcome = verdict.decision.value
+    decision = verdict.decision
     if _wants_review(ctx, verdict.findings, verdict.record is not None):
-        outcome = Decision.REVIEW.value
-    return _verdict_update(state, outcome, verdict.findings, record, verdict.span_map)
+        decision = Decision.REVIEW
+    return _verdict(decision, verdict.findings, verdict.record, verdict.span_map)
 
 
-def _alignment(ctx: TranslateContext, target: str, saved: dict[str, Any]) -> Alignment:
+def _alignment(ctx: TranslateContext, target: str, saved: DraftAlignment) -> Alignment:
     return Alignment(
-        text=saved["text"],
-        tokens=ctx.tokenize(target, saved["text"]),
-        projected={i: Projected(i, s, e, t) for i, s, e, t in saved["projected"]},
+        text=saved.text,
+        tokens=ctx.tokenize(target, saved.text),  # cached since align
+        projected={i: Projected(i, s, e, t) for i, s, e, t in saved.projected},
     )
 
 
-def _wants_review(
-    ctx: TranslateContext, findings: list[Finding], built: bool
-) -> bool:
+def _wants_review(ctx: TranslateContext, findings: list[Finding], built: bool) -> bool:
     """Ask the reviewer when its verdict can change the outcome: every span landed, and the
     only blocking findings are doubts (uncertain), or always before accepting (all)."""
     if ctx.reviewer is None or ctx.review == "off" or not built:
         return False
-    blocking = [f for f in findings if f.severity != "info"]
+    blocking = [f for f in findings if f.severity != Severity.INFO]
     doubts = uncertain(findings)
     if blocking and len(doubts) == len(blocking):
         return True
@@ -153,73 +147,67 @@ async def review_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
 
     ctx = runtime.context
     assert ctx.reviewer is not None  # routed here only with a reviewer
-    source = Record.model_validate(state["source"])
-    target = ctx.languages[state["target"]]
-    saved = state["alignment"]
+    source = state["source"]
+    target = ctx.target_languages[state["target"]]
+    saved = state.get("alignment")
+    assert saved is not None  # routed here only when every span landed
     alignment = _alignment(ctx, state["target"], saved)
-    findings = [Finding.model_validate(f) for f in state.get("findings", [])]
-    doubts = uncertain(findings)
-    review = await ctx.reviewer(source, ctx.source_lang, target, alignment, doubts)
+    findings = state.get("findings", [])
+    review = await ctx.reviewer(source, ctx.source_language, target, alignment, uncertain(findings))
     applied = apply_review(review, source, alignment)
-    earlier = [
-        f
-        for f in findings
-        if f.code not in _VERIFIER_CODES and f.code != Code.DOUBT_KEPT
-    ]
+    earlier = [f for f in findings if f.code not in _VERIFIER_CODES and f.code != Code.DOUBT_KEPT]
     attempt = state.get("attempt", 1)
     verdict = verify(
         source,
-        ctx.source_lang,
+        ctx.source_language,
         target,
         applied.alignment,
-        LabelMap.model_validate(state.get("labels", {})),
+        state["labels"],
         attempt=attempt,
         max_attempts=ctx.max_attempts,
         earlier=[*earlier, *applied.findings],
         model_check=ctx.model_check,
-        config=ctx.verifier,
+        config=ctx.verifier_config,
         stats=ctx.stats,
-        previous=[Finding.model_validate(f) for f in state.get("previous_findings", [])],
+        previous=state.get("previous_findings", []),
         vouched=applied.vouched,
     )
     if review.error is not None:
-        log.warning("record %s -> %s: review failed (%s); deciding without it",
-                    source.id, target.code, review.error)
-    record = verdict.record.model_dump(mode="json") if verdict.record is not None else None
-    update = _verdict_update(state, verdict.decision.value, verdict.findings, record, verdict.span_map)
-    usage = Usage.model_validate(state.get("review_usage", {})) + review.usage
-    update["review_usage"] = usage.model_dump()
-    update["reviewed"] = attempt
-    update["alignment"] = {
-        "text": applied.alignment.text,
-        "projected": [[p.index, p.start, p.end, p.text] for p in applied.alignment.projected.values()],
+        log.warning(
+            "record %s -> %s: review failed (%s); deciding without it",
+            source.id, target.code, review.error,
+        )  # fmt: skip
+    return {
+        **_verdict(verdict.decision, verdict.findings, verdict.record, verdict.span_map),
+        "review_usage": review.usage,  # summed by the reducer
+        "reviewed": attempt,
+        "alignment": DraftAlignment(
+            text=applied.alignment.text,
+            projected=[
+                (p.index, p.start, p.end, p.text) for p in applied.alignment.projected.values()
+            ],
+        ),
     }
-    return update
 
 
-def _verdict_update(
-    state: State,
-    decision: str,
-    findings: list[Finding],
-    record: dict[str, Any] | None,
-    span_map: list[int],
-) -> dict[str, Any]:
+def _verdict(decision: Decision, findings: list[Any], record: Any, span_map: list[int]) -> dict[str, Any]:
     return {
         "decision": decision,
-        "findings": [f.model_dump(mode="json") for f in findings],
-        "history": [*state.get("history", []), [f.code.value for f in findings]],
+        "findings": findings,
+        "history": [[f.code.value for f in findings]],  # appended by the reducer
         "record": record,
         "span_map": span_map,
     }
 
 
 async def accept(state: State, runtime: Runtime[TranslateContext]) -> dict[str, Any]:
+    """Accepted: the entity translations join the run's translation memory."""
     memory = runtime.context.memory
     record = state.get("record")
     if memory is not None and record is not None:
         from agents.memory import pairs_of
 
-        memory.add(str(state["source"].get("id")), state["target"], pairs_of(record.get("meta", {})))
+        memory.add(state["source"].id, state["target"], pairs_of(record.meta))
     return {"status": "accepted"}
 
 
@@ -243,27 +231,27 @@ def route_after_verify(state: State) -> Literal["translate", "review", "accept",
 
 # ---- graph -------------------------------------------------------------------------------
 
-builder = StateGraph(
-    State, context_schema=TranslateContext, input_schema=InputState, output_schema=OutputState
-)
-builder.add_node("translate", translate)
-builder.add_node("align", align_node)
-builder.add_node("verify", verify_node)
-builder.add_node("review", review_node)
-builder.add_node("accept", accept)
-builder.add_node("reject", reject)
 
-builder.add_edge(START, "translate")
-builder.add_edge("translate", "align")
-builder.add_edge("align", "verify")
-builder.add_conditional_edges("verify", route_after_verify)
-builder.add_conditional_edges("review", route_after_verify)
-builder.add_edge("accept", END)
-builder.add_edge("reject", END)
+def build_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The graph, compiled with `checkpointer` (None: no checkpoints, as Studio runs it)."""
+    builder = StateGraph(
+        State, context_schema=TranslateContext, input_schema=InputState, output_schema=OutputState
+    )
+    builder.add_node("translate", translate)
+    builder.add_node("align", align_node)
+    builder.add_node("verify", verify_node)
+    builder.add_node("review", review_node)
+    builder.add_node("accept", accept)
+    builder.add_node("reject", reject)
 
-graph = builder.compile(name="mmm-translate")
-
-
-def compile_graph(checkpointer: Any = None) -> Any:
-    """The graph compiled with a checkpointer (the runner passes a SQLite one)."""
+    builder.add_edge(START, "translate")
+    builder.add_edge("translate", "align")
+    builder.add_edge("align", "verify")
+    builder.add_conditional_edges("verify", route_after_verify)
+    builder.add_conditional_edges("review", route_after_verify)
+    builder.add_edge("accept", END)
+    builder.add_edge("reject", END)
     return builder.compile(checkpointer=checkpointer, name="mmm-translate")
+
+
+graph = build_graph()

@@ -1,10 +1,10 @@
 """The run directory (DESIGN contract 3): append-only JSONL outputs that make a run resumable.
 
 `DIR/<lang>/accepted.jsonl` holds target-language records (`meta.source_id` points back);
-`DIR/<lang>/rejected.jsonl` holds `{"source", "target", "draft", "findings", "attempts", ...}`.
-A (source record, target) pair is done once its line is in one of the two files; a rerun
-skips done pairs, so nothing is written twice, and a line cut short by a kill is dropped
-(and its pair redone) on the next start.
+`DIR/<lang>/rejected.jsonl` holds `{"source", "target", "draft", "findings", "attempts", ...}`
+(the rows are typed in `graphs.rows`). A (source record, target) pair is done once its line
+is in one of the two files; a rerun skips done pairs, so nothing is written twice, and a line
+cut short by a kill is dropped (and its pair redone) on the next start.
 """
 
 from __future__ import annotations
@@ -13,22 +13,31 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from graphs.rows import (
+    ACCEPTED,
+    REJECTED,
+    AcceptedRow,
+    RejectedRow,
+    Row,
+    Status,
+    pair_key,
+    parse_row,
+)
+from mre.errors import RecordError
 from mre.io import JsonlWriter
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = "accepted.jsonl"
-REJECTED = "rejected.jsonl"
+__all__ = ["ACCEPTED", "REJECTED", "Done", "RunOutputs", "pair_key"]
 
 
 @dataclass
 class Done:
     """One finished (source, target) pair as read back from the outputs."""
 
-    status: str  # "accepted" | "rejected"
-    line: dict[str, Any]
+    status: Status
+    row: Row
 
 
 @dataclass
@@ -43,36 +52,34 @@ class RunOutputs:
 
     def open(self) -> RunOutputs:
         for lang in self.targets:
-            for name, status in ((ACCEPTED, "accepted"), (REJECTED, "rejected")):
+            pairs: tuple[tuple[str, Status], ...] = ((ACCEPTED, "accepted"), (REJECTED, "rejected"))
+            for name, status in pairs:
                 path = self.root / lang / name
                 # opening drops a last line that a kill cut short; then read what is done
                 self._files[(lang, status)] = JsonlWriter(path, fsync=self.fsync)
                 self._load(path, lang, status)
         return self
 
-    def _load(self, path: Path, lang: str, status: str) -> None:
+    def _load(self, path: Path, lang: str, status: Status) -> None:
         with path.open(encoding="utf-8") as fh:
             for lineno, raw in enumerate(fh, start=1):
                 if not raw.strip():
                     continue
-                obj = json.loads(raw)
-                key = (pair_key(obj, status), lang)
+                try:
+                    row = parse_row(json.loads(raw), status)
+                except ValueError as err:  # json and pydantic errors
+                    raise RecordError(str(err), path=str(path), line=lineno) from err
+                key = (pair_key(row), lang)
                 if key in self.done:
                     log.error("%s:%d: pair %s already done earlier in the outputs", path, lineno, key)
-                self.done[key] = Done(status, obj)
+                self.done[key] = Done(status, row)
 
-    def write(self, lang: str, status: str, obj: dict[str, Any]) -> None:
-        self._files[(lang, status)].write(obj)
-        self.done[(pair_key(obj, status), lang)] = Done(status, obj)
+    def write(self, lang: str, row: AcceptedRow | RejectedRow) -> None:
+        status: Status = "accepted" if isinstance(row, AcceptedRow) else "rejected"
+        self._files[(lang, status)].write(row.to_json())
+        self.done[(pair_key(row), lang)] = Done(status, row)
 
     def close(self) -> None:
         for fh in self._files.values():
             fh.close()
         self._files.clear()
-
-
-def pair_key(obj: dict[str, Any], status: str) -> str:
-    """The source key of an output line: the source record id (or input line for bad input)."""
-    if status == "accepted":
-        return str(obj["meta"]["source_id"])
-    return str(obj["key"])

@@ -1,8 +1,8 @@
 """`DIR/report.json`: counts, findings, attempts, LLM calls, tokens, cost, speed.
 
-Everything but the speed figures comes from the output lines (`RunOutputs.done`: what the
-files held at start plus what this run wrote), so the report of a resumed run covers the
-whole run without reading the files again.
+Everything but the speed figures comes from the output rows (`RunOutputs.done`: what the
+files held at start plus what this run wrote) through `graphs.rows.run_figures`, so the
+report of a resumed run covers the whole run without reading the files again.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.translator import Usage
 from graphs.outputs import Done
+from graphs.rows import AcceptedRow, run_figures
 
 #: USD per million tokens (input, output). Override with --prices FILE.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
@@ -47,40 +49,18 @@ def build_report(
     run: dict[str, Any],
     prices: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
-    counts: dict[str, dict[str, int]] = {}
-    findings: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    attempts: Counter[str] = Counter()
-    usage: Counter[str] = Counter()
-    per_source: dict[str, dict[str, str]] = defaultdict(dict)
-    source_spans = projected_spans = 0
-    lines: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for (_, lang), d in done.items():
-        lines[(lang, d.status)].append(d.line)
-    for lang in targets:
-        accepted = lines[(lang, "accepted")]
-        rejected = lines[(lang, "rejected")]
-        counts[lang] = {"accepted": len(accepted), "rejected": len(rejected)}
-        for rec in accepted:
-            meta = rec.get("meta", {})
-            per_source[str(meta.get("source_id"))][lang] = "accepted"
-            attempts[str(meta.get("attempts", 1))] += 1
-            usage.update(meta.get("usage", {}))
-            for codes in meta.get("history", []):
-                findings.update(codes)
-            source_spans += len(rec.get("spans", []))
-            projected_spans += len(rec.get("spans", []))
-        for line in rejected:
-            per_source[str(line.get("key"))][lang] = "rejected"
-            attempts[str(line.get("attempts", 0))] += 1
-            usage.update(line.get("usage", {}))
-            reasons.update(line.get("reasons", []))
-            history = line.get("history") or [[f["code"] for f in line.get("findings", [])]]
-            for codes in history:
-                findings.update(codes)
-            source = line.get("source")
-            if isinstance(source, dict):
-                source_spans += len(source.get("spans", []) or [])
+    figures = run_figures(((lang, d.row) for (_, lang), d in done.items()), targets)
+    per_source = figures.per_source
+    counts = {
+        lang: {"accepted": figures.languages[lang].accepted, "rejected": figures.languages[lang].rejected}
+        for lang in targets
+    }
+    findings: Counter[str] = figures.summed("findings")
+    reasons: Counter[str] = figures.summed("reasons")
+    attempts: Counter[int] = figures.summed("attempts")
+    usage: Counter[str] = figures.summed("usage")
+    source_spans = figures.total("source_spans")
+    projected_spans = figures.total("projected_spans")
     total = {
         "accepted": sum(c["accepted"] for c in counts.values()),
         "rejected": sum(c["rejected"] for c in counts.values()),
@@ -95,11 +75,11 @@ def build_report(
     pairs = int(run.get("pairs_this_run", 0))
     wall = float(run.get("wall_s", 0.0))
     accepted_total = max(1, total["accepted"])
-    meaning = meaning_sections(lines, targets)
+    rows = [(lang, d) for (_, lang), d in done.items()]
+    meaning = meaning_sections(rows, targets)
     review_usage: Counter[str] = Counter()
-    for (_, _status), group in lines.items():
-        for line in group:
-            review_usage.update(line.get("meta", {}).get("review_usage") or line.get("review_usage") or {})
+    for _, d in rows:
+        review_usage.update(_review_usage(d).model_dump())
     review_cost = cost_usd(
         model, review_usage["prompt_tokens"], review_usage["completion_tokens"], prices
     )
@@ -111,7 +91,7 @@ def build_report(
         "counts": {**counts, "total": total},
         "findings": dict(sorted(findings.items())),
         "rejection_reasons": dict(sorted(reasons.items())),
-        "attempts": dict(sorted(attempts.items(), key=lambda kv: int(kv[0]))),
+        "attempts": {str(k): attempts[k] for k in sorted(attempts)},
         "llm": {
             "calls": usage["calls"],
             "cache_hits": usage["cache_hits"],
@@ -143,7 +123,7 @@ def build_report(
             "prompt_tokens": review_usage["prompt_tokens"],
             "completion_tokens": review_usage["completion_tokens"],
             "cost_usd": review_cost,
-            "calls_per_pair": round(review_usage["calls"] / max(1, sum(len(g) for g in lines.values())), 4),
+            "calls_per_pair": round(review_usage["calls"] / max(1, len(rows)), 4),
         },
         **meaning,
         "wall_s": round(wall, 3),
@@ -161,32 +141,43 @@ CHECK_CODES = (
 )  # fmt: skip
 
 
-def meaning_sections(
-    lines: Mapping[tuple[str, str], list[dict[str, Any]]], targets: list[str]
-) -> dict[str, Any]:
+def _review_usage(done: Done) -> Usage:
+    row = done.row
+    usage = row.meta.review_usage if isinstance(row, AcceptedRow) else row.review_usage
+    return usage or Usage()
+
+
+def _history(done: Done) -> list[list[str]]:
+    row = done.row
+    return row.meta.history if isinstance(row, AcceptedRow) else row.history
+
+
+def meaning_sections(rows: Sequence[tuple[str, Done]], targets: list[str]) -> dict[str, Any]:
     """`checks`: pairs each check flagged at least once, by final status; `evidence`: the
     distribution of evidence scores of accepted spans per target and label (unknown counted
     apart); `inconsistent_entities`: source entities accepted with several translations."""
     from agents.memory import inconsistent_entities, pairs_of
 
     checks: dict[str, dict[str, int]] = {c: {"accepted": 0, "rejected": 0} for c in CHECK_CODES}
-    evidence: dict[str, dict[str, Any]] = {}
-    rows: Counter[tuple[str, str, str]] = Counter()
-    for lang in targets:
-        for status in ("accepted", "rejected"):
-            for line in lines.get((lang, status), []):
-                history = (line.get("meta", {}) if status == "accepted" else line).get("history") or []
-                for code in {c for codes in history for c in codes} & set(CHECK_CODES):
-                    checks[code][status] += 1
-        per_label: dict[str, list[float | None]] = defaultdict(list)
-        for rec in lines.get((lang, "accepted"), []):
-            meta = rec.get("meta", {})
-            for e in meta.get("evidence", []):
-                per_label[str(e.get("label"))].append(e.get("score"))
-            for source, text in pairs_of(meta):
-                rows[(lang, source, text)] += 1
-        evidence[lang] = {label: _distribution(scores) for label, scores in sorted(per_label.items())}
-    inconsistent = inconsistent_entities((t, s, x, n) for (t, s, x), n in sorted(rows.items()))
+    per_label: dict[str, dict[str, list[float | None]]] = {t: defaultdict(list) for t in targets}
+    translations: Counter[tuple[str, str, str]] = Counter()
+    for lang, done in rows:
+        codes = {c for attempt in _history(done) for c in attempt} & set(CHECK_CODES)
+        for code in codes:
+            checks[code][done.status] += 1
+        row = done.row
+        if not isinstance(row, AcceptedRow):
+            continue
+        meta = row.meta.model_dump(mode="json")
+        for e in meta.get("evidence") or []:
+            per_label.setdefault(lang, defaultdict(list))[str(e.get("label"))].append(e.get("score"))
+        for source, text in pairs_of(meta):
+            translations[(lang, source, text)] += 1
+    evidence = {
+        lang: {label: _distribution(scores) for label, scores in sorted(labels.items())}
+        for lang, labels in per_label.items()
+    }
+    inconsistent = inconsistent_entities((t, s, x, n) for (t, s, x), n in sorted(translations.items()))
     return {
         "checks": checks,
         "evidence": evidence,

@@ -8,16 +8,22 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from agents.findings import Code, Finding, Severity
 from agents.translator import Usage
 from graphs.context import TranslateContext
 from graphs.outputs import Done, RunOutputs
 from graphs.report import build_report, write_report
+from graphs.rows import AcceptedMeta, AcceptedRow, DraftAnswer, RejectedRow, RowFinding
+from graphs.state import InputState, OutputState
 from mre import Record
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class RunConfig:
     progress: bool = True
     model: str = ""
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    store: str | None = None  # checkpoints: None = OUT/checkpoints.sqlite, or postgresql://...
 
 
 @dataclass
@@ -55,9 +62,10 @@ class Counters:
     pair_seconds: list[float] = field(default_factory=list)  # wall time of each pair, in order
 
 
-def thread_id(record: Record, target: str) -> str:
+def thread_id(record: Record, target: str, prefix: str = "") -> str:
+    """The checkpoint thread of a pair (`prefix`: the run's, in a shared store)."""
     digest = hashlib.sha256(record.model_dump_json().encode()).hexdigest()[:12]
-    return f"{record.id}:{target}:{digest}"
+    return f"{prefix}{record.id}:{target}:{digest}"
 
 
 async def run_pairs(
@@ -73,32 +81,34 @@ async def run_pairs(
 
     `counters`, when given, receives this run's figures (benchmarks read `pair_seconds`).
     """
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    from graphs.graph import compile_graph
-
     cfg.out.mkdir(parents=True, exist_ok=True)
     outputs = RunOutputs(cfg.out, cfg.targets, fsync=cfg.fsync).open()
     started = time.perf_counter()
     counters = counters if counters is not None else Counters()
     try:
-        for bad in invalid:
-            for lang in cfg.targets:
-                if (bad.key, lang) not in outputs.done:
-                    outputs.write(lang, "rejected", _invalid_line(bad, lang))
-        todo = [r for r in records if any((r.id, t) not in outputs.done for t in cfg.targets)]
-        pairs = [(r, t) for r in todo for t in cfg.targets if (r.id, t) not in outputs.done]
-        skipped = len(records) * len(cfg.targets) - len(pairs)
-        if skipped:
-            log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
-        async with AsyncSqliteSaver.from_conn_string(str(cfg.out / "checkpoints.sqlite")) as saver:
-            checkpoints = Checkpoints(saver)
-            await checkpoints.load()
-            graph = compile_graph(saver)
-            await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
+        write_invalid(invalid, cfg.targets, outputs)
+        await translate_pairs(records, ctx, cfg, outputs, counters)
     finally:
         outputs.close()
-    wall = time.perf_counter() - started
+    return finish_report(outputs, cfg, counters, time.perf_counter() - started, input_desc)
+
+
+def write_invalid(invalid: list[InvalidInput], targets: list[str], outputs: RunOutputs) -> None:
+    """A rejected row per target for every bad input line not yet written."""
+    for bad in invalid:
+        for lang in targets:
+            if (bad.key, lang) not in outputs.done:
+                outputs.write(lang, _invalid_row(bad, lang))
+
+
+def finish_report(
+    outputs: RunOutputs,
+    cfg: RunConfig,
+    counters: Counters,
+    wall: float,
+    input_desc: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Build and write `report.json` from the outputs and this run's counters."""
     report = build_report(
         outputs.done,
         cfg.targets,
@@ -115,36 +125,82 @@ async def run_pairs(
     return report
 
 
-class Checkpoints:
-    """The SQLite checkpointer plus the runner's bookkeeping: which threads it already holds
-    (read once at start), and deletes of finished threads in batches."""
+class Outputs(Protocol):
+    """Where finished pairs go: the run's files, or a pipe to the process that writes them."""
 
-    def __init__(self, saver: Any, batch: int = 64) -> None:
+    done: dict[tuple[str, str], Done]
+
+    def write(self, lang: str, row: AcceptedRow | RejectedRow) -> None: ...
+
+
+async def translate_pairs(
+    records: list[Record],
+    ctx: TranslateContext,
+    cfg: RunConfig,
+    outputs: Outputs,
+    counters: Counters,
+) -> None:
+    """Run the graph on every pair of `records` not in `outputs.done`, with the run's
+    checkpointer (`cfg.store`), and hand each finished record's rows to `outputs`."""
+    from graphs.graph import build_graph
+    from graphs.stores import open_checkpointer, run_prefix
+
+    todo = [r for r in records if any((r.id, t) not in outputs.done for t in cfg.targets)]
+    pairs = [(r, t) for r in todo for t in cfg.targets if (r.id, t) not in outputs.done]
+    skipped = len(records) * len(cfg.targets) - len(pairs)
+    if skipped:
+        log.info("resuming: %d pairs already done, %d to go", skipped, len(pairs))
+    async with open_checkpointer(cfg.store or cfg.out / "checkpoints.sqlite") as saver:
+        checkpoints = Checkpoints(saver, prefix=run_prefix(cfg.store, cfg.out))
+        await checkpoints.load()
+        if checkpoints.existing:  # threads of pairs written before a kill: not needed any more
+            stale = [
+                tid for r in records for t in cfg.targets
+                if (r.id, t) in outputs.done
+                and (tid := thread_id(r, t, checkpoints.prefix)) in checkpoints.existing
+            ]
+            await checkpoints.finished(stale)
+        graph = build_graph(saver)
+        await _run(graph, checkpoints, todo, pairs, ctx, cfg, outputs, counters)
+
+
+class Checkpoints:
+    """The checkpointer plus the runner's bookkeeping: which threads it already holds (read
+    once at start), and deletes of finished threads through the saver's public API."""
+
+    def __init__(self, saver: Any, batch: int = 64, prefix: str = "") -> None:
         self.saver = saver
+        self.prefix = prefix  # this run's thread ids start with it (a shared store)
         self.batch = batch
         self.existing: set[str] = set()
         self._finished: list[str] = []
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def load(self) -> None:
         await self.saver.setup()
-        async with self.saver.lock, self.saver.conn.execute(
-            "SELECT DISTINCT thread_id FROM checkpoints"
-        ) as cur:
-            self.existing = {str(row[0]) async for row in cur}
+        self.existing = {
+            tid
+            async for item in self.saver.alist(None)
+            if (tid := str(item.config["configurable"]["thread_id"])).startswith(self.prefix)
+        }
         if self.existing:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
 
     async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
+        """Delete the threads of written pairs: in the background, a batch at a time, so that
+        no pair waits for it; `flush` waits for every delete."""
         self._finished += thread_ids
         if self._finished and (flush or len(self._finished) >= self.batch):
-            rows = [(t,) for t in self._finished]
-            self._finished = []
-            async with self.saver.lock:
-                await self.saver.conn.executemany(
-                    "DELETE FROM checkpoints WHERE thread_id = ?", rows
-                )
-                await self.saver.conn.executemany("DELETE FROM writes WHERE thread_id = ?", rows)
-                await self.saver.conn.commit()
+            done, self._finished = self._finished, []
+            self._tasks.add(asyncio.ensure_future(self._delete(done)))
+            self._tasks = {t for t in self._tasks if not t.done()}
+        if flush and self._tasks:
+            await asyncio.gather(*self._tasks)
+            self._tasks.clear()
+
+    async def _delete(self, thread_ids: list[str]) -> None:
+        for tid in thread_ids:
+            await self.saver.adelete_thread(tid)
 
 
 async def _run(
@@ -154,7 +210,7 @@ async def _run(
     pairs: list[tuple[Record, str]],
     ctx: TranslateContext,
     cfg: RunConfig,
-    outputs: RunOutputs,
+    outputs: Outputs,
     counters: Counters,
 ) -> None:
     from tqdm import tqdm
@@ -163,7 +219,7 @@ async def _run(
     for pair in pairs:
         queue.put_nowait(pair)
     pending = {r.id: {t for t in cfg.targets if (r.id, t) not in outputs.done} for r in records}
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    results: dict[str, dict[str, OutputState]] = {}
     bar = tqdm(total=len(pairs), disable=not cfg.progress, unit="pair", dynamic_ncols=True)
 
     async def worker() -> None:
@@ -173,14 +229,14 @@ async def _run(
             except asyncio.QueueEmpty:
                 return
             began = time.perf_counter()
-            tid = thread_id(record, target)
-            final = await _one(graph, record, target, ctx, cfg.durability, tid in checkpoints.existing)
+            tid = thread_id(record, target, checkpoints.prefix)
+            final = await _one(graph, tid, record, target, ctx, cfg.durability, tid in checkpoints.existing)
             results.setdefault(record.id, {})[target] = final
             pending[record.id].discard(target)
             if not pending[record.id]:
                 finals = results.pop(record.id)
                 _finish(record, finals, cfg.targets, outputs, counters)
-                await checkpoints.finished([thread_id(record, t) for t in finals])
+                await checkpoints.finished([thread_id(record, t, checkpoints.prefix) for t in finals])
             counters.pair_seconds.append(time.perf_counter() - began)
             bar.update(1)
             bar.set_postfix(
@@ -200,25 +256,28 @@ async def _run(
 
 async def _one(
     graph: Any,
+    tid: str,
     record: Record,
     target: str,
     ctx: TranslateContext,
     durability: Durability,
     checkpointed: bool,
-) -> dict[str, Any]:
+) -> OutputState:
     """Run (or resume, or read back) the thread of one pair; returns its final state."""
-    config = {"configurable": {"thread_id": thread_id(record, target)}}
-    payload: dict[str, Any] | None = {"source": record.model_dump(mode="json"), "target": target}
+    config: RunnableConfig = {"configurable": {"thread_id": tid}}
+    payload: InputState | None = {"source": record, "target": target}
     if checkpointed:  # an earlier run got this far: read back or resume, don't redo
         snapshot = await graph.aget_state(config)
         if snapshot.values.get("status") and not snapshot.next:
-            return dict(snapshot.values)
+            return cast(OutputState, dict(snapshot.values))
         if snapshot.next:
             payload = None
     try:
-        final: dict[str, Any] = await graph.ainvoke(
+        final: OutputState = await graph.ainvoke(
             payload, config, context=ctx, durability=durability
         )
+    except ImportError:  # a missing tokenizer backend (loaded in the background): stop the run
+        raise
     except Exception as exc:  # a bug or a backend failure must cost this pair only
         log.exception("record %s -> %s failed", record.id, target)
         finding = Finding.fatal(
@@ -228,9 +287,9 @@ async def _one(
         final = {
             "status": "rejected",
             "record": None,
-            "findings": [finding.model_dump(mode="json")],
+            "findings": [finding],
             "attempt": 0,
-            "usage": {},
+            "usage": Usage(),
             "history": [[finding.code.value]],
         }
     return final
@@ -238,78 +297,90 @@ async def _one(
 
 def _finish(
     source: Record,
-    finals: dict[str, dict[str, Any]],
+    finals: dict[str, OutputState],
     targets: list[str],
-    outputs: RunOutputs,
+    outputs: Outputs,
     counters: Counters,
 ) -> None:
     """Cross-target check, then write every target of one source record."""
     statuses = {t: finals[t]["status"] if t in finals else outputs.done[(source.id, t)].status for t in targets}
     mismatch = cross_target_findings(source, {t: _accepted_record(t, finals, outputs, source.id) for t in targets})
     for target, final in finals.items():
-        usage = Usage.model_validate(final.get("usage") or {})
+        usage = final.get("usage") or Usage()
         counters.usage = counters.usage + usage
-        counters.retries += max(0, int(final.get("attempt", 1)) - 1)
-        findings = final.get("findings", [])
+        attempts = final.get("attempt", 0)
+        counters.retries += max(0, attempts - 1)
+        findings = list(final.get("findings", []))
         record = final.get("record")
-        if final["status"] == "accepted" and target in mismatch:
-            final = {**final, "status": "rejected"}
-            findings = [*findings, *(f.model_dump(mode="json") for f in mismatch[target])]
+        status = final["status"]
+        if status == "accepted" and target in mismatch:
+            status = "rejected"
+            findings += mismatch[target]
         cross = {t: s for t, s in statuses.items() if t != target}
-        if final["status"] == "accepted" and record is not None:
-            meta = {
-                **record.get("meta", {}),
-                "attempts": final.get("attempt", 1),
-                "span_map": final.get("span_map", []),
-                "notes": sorted({f["code"] for f in findings}),
-                "usage": usage.model_dump(),
-                "review_usage": final.get("review_usage") or {},
-                "history": final.get("history", []),
-                "other_targets": cross,
-            }
-            outputs.write(target, "accepted", {**record, "meta": meta})
+        history = final.get("history", [])
+        if status == "accepted" and record is not None:
+            meta = AcceptedMeta.model_construct(
+                **record.meta,
+                attempts=attempts or 1,
+                span_map=final.get("span_map", []),
+                notes=sorted({f.code.value for f in findings}),
+                usage=usage,
+                review_usage=_review_usage(final),
+                history=history,
+                other_targets=cross,
+            )
+            row: AcceptedRow | RejectedRow = AcceptedRow.model_construct(
+                **{**dict(record), "meta": meta}
+            )
             counters.accepted += 1
         else:
-            outputs.write(
-                target,
-                "rejected",
-                {
-                    "key": source.id,
-                    "target": target,
-                    "source": source.model_dump(mode="json"),
-                    "draft": record or _draft_from(final),
-                    "findings": findings,
-                    "reasons": sorted({f["code"] for f in findings if f["severity"] != "info"}),
-                    "attempts": final.get("attempt", 0),
-                    "history": final.get("history", []),
-                    "usage": usage.model_dump(),
-                    "review_usage": final.get("review_usage") or {},
-                    "other_targets": cross,
-                },
+            row = RejectedRow.model_construct(
+                key=source.id,
+                target=target,
+                source=source,
+                draft=record or _draft_from(final),
+                findings=[_row_finding(f) for f in findings],
+                reasons=sorted({f.code.value for f in findings if f.severity != Severity.INFO}),
+                attempts=attempts,
+                history=history,
+                usage=usage,
+                review_usage=_review_usage(final),
+                other_targets=cross,
+                line=None,
             )
             counters.rejected += 1
+        outputs.write(target, row)
 
 
-def _draft_from(final: dict[str, Any]) -> dict[str, Any] | None:
-    if final.get("answer") is None:
+def _review_usage(final: OutputState) -> Usage | None:
+    """The reviewer's cost of a pair, or None when the reviewer was never asked."""
+    usage = final.get("review_usage")
+    return usage if usage is not None and (usage.calls or usage.cache_hits) else None
+
+
+def _row_finding(f: Finding) -> RowFinding:
+    return RowFinding.model_construct(**f.model_dump(mode="json"))
+
+
+def _draft_from(final: OutputState) -> DraftAnswer | None:
+    answer = final.get("answer")
+    if answer is None:
         return None
-    return {"answer": final.get("answer"), "alignment": final.get("alignment")}
+    return DraftAnswer.model_construct(answer=answer, alignment=final.get("alignment"))
 
 
 def _accepted_record(
-    target: str, finals: dict[str, dict[str, Any]], outputs: RunOutputs, source_id: str
+    target: str, finals: dict[str, OutputState], outputs: Outputs, source_id: str
 ) -> Record | None:
     if target in finals:
         final = finals[target]
-        if final["status"] == "accepted" and final.get("record"):
-            return Record.model_validate(final["record"])
-        return None
-    done: Done = outputs.done[(source_id, target)]
-    return Record.model_validate(done.line) if done.status == "accepted" else None
+        return final.get("record") if final["status"] == "accepted" else None
+    row = outputs.done[(source_id, target)].row
+    return row if isinstance(row, AcceptedRow) else None
 
 
 def cross_target_findings(
-    source: Record, accepted: dict[str, Record | None]
+    source: Record, accepted: Mapping[str, Record | None]
 ) -> dict[str, list[Finding]]:
     """Every accepted target must keep the source's spans (same count, same source order of
     labels through the glossary) and its relations. Returns findings per failing target."""
@@ -342,30 +413,30 @@ def cross_target_findings(
     return out
 
 
-def _invalid_line(bad: InvalidInput, lang: str) -> dict[str, Any]:
-    finding = {
-        "code": "invalid_input",
-        "severity": "fatal",
-        "message": bad.reason,
-        "span": None,
-        "data": {"line": bad.line},
-    }
-    return {
-        "key": bad.key,
-        "target": lang,
-        "source": _maybe_json(bad.raw),
-        "draft": None,
-        "findings": [finding],
-        "reasons": ["invalid_input"],
-        "attempts": 0,
-        "history": [],
-        "usage": Usage().model_dump(),
-        "line": bad.line,
-    }
+def _invalid_row(bad: InvalidInput, lang: str) -> RejectedRow:
+    finding = Finding.fatal(Code.INVALID_INPUT, bad.reason, line=bad.line)
+    return RejectedRow.model_construct(
+        key=bad.key,
+        target=lang,
+        source=_maybe_record(bad.raw),
+        draft=None,
+        findings=[_row_finding(finding)],
+        reasons=[Code.INVALID_INPUT.value],
+        attempts=0,
+        history=[],
+        usage=Usage(),
+        other_targets=None,
+        line=bad.line,
+    )
 
 
-def _maybe_json(raw: str) -> Any:
+def _maybe_record(raw: str) -> Any:
+    """The bad line as it was: its JSON value (a Record when it is one), or the text."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         return raw
+    try:
+        return Record.model_validate(value)
+    except ValueError:
+        return value

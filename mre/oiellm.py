@@ -19,9 +19,15 @@ Decisions this module makes where the paper is silent (all reversible, so that
 
 - **Null text label.** ``label=None`` is written as the empty string: ``"/NER/:人名;…"``.
   An empty label decodes to ``None`` (so a record whose label is ``""`` comes back as ``None``).
-- **Escaping.** In every output field (labels, span texts, relation names) the characters
-  ``\\ : ; / #`` are written with a backslash before them (``a:b`` -> ``a\\:b``). The input
-  text is written as it is: the model input is never parsed.
+- **No escapes.** Output fields (labels, span texts, relation names) are written as they are,
+  as in the paper and the MMM files: ``:人名;CBU-87/B``. The decoder resolves separators
+  inside span texts with the text: a span must occur in the text, so of the ways to cut the
+  output at ``:`` and ``;`` it takes the one whose items name text that is there (most items
+  that resolve; at a tie, the most items). The older escaped form (``\\`` before
+  ``\\ : ; / #`` in fields, ``CBU-87\\/B``) is still read: a field that does not occur as
+  written is looked up unescaped. A record whose fields could be read two ways (a label
+  with ``:`` or ``;``, a span text that ends in ``#2`` ...) is written in the escaped form, so
+  that ``decode(*encode(r)) == r`` still holds for every valid record.
 - **Locating spans.** The output names spans by their text; the decoder finds each one in the
   text. Items come in span order (by start), and an item's text is taken at its first
   occurrence at or after the previous item's start that no earlier item with the same text took
@@ -52,6 +58,9 @@ Decisions this module makes where the paper is silent (all reversible, so that
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mre.errors import MREError
@@ -59,7 +68,7 @@ from mre.record import Record, Relation, Span, sort_spans
 from mre.tasks import EVENT_TASK_WORD, Task
 from word_tokenizers.spans import occurrences
 
-#: The characters that are escaped with a backslash in output fields.
+#: The characters escaped with a backslash in the older escaped form of output fields.
 SPECIAL_CHARS = "\\:;/#"
 #: The ``meta`` key that marks a TCREE record as an event (task word "Event Extraction").
 EVENT_META_KEY = "event"
@@ -165,9 +174,38 @@ def make_input(text: str, task: Task | str, *, event: bool = False) -> str:
 def encode(record: Record) -> tuple[str, str]:
     """The (input, output) pair of ``record`` in the OIELLM format (see the module docstring).
 
-    Raises FormatError when a relation end cannot be named unambiguously (two spans with the
-    same text at the same place, with different labels, one of them in a relation).
+    Fields are written as they are (the paper's format); a record that would not decode back
+    from that form is written in the escaped form instead. Raises FormatError when a relation
+    end cannot be named unambiguously (two spans with the same text at the same place, with
+    different labels, one of them in a relation), or when neither form decodes back.
     """
+    for esc in (_raw, escape):
+        input_text, output_text = _encode(record, esc)
+        back, errors = decode_with_errors(
+            output_text, text=record.text, task=record.task, lang=record.lang, id=record.id
+        )
+        if not errors and _same(back, record):
+            return input_text, output_text
+    raise FormatError(
+        f"record {record.id!r}: the OIELLM output cannot be decoded back: {output_text!r}"
+    )
+
+
+def _raw(field: str) -> str:
+    return field
+
+
+def _same(a: Record, b: Record) -> bool:
+    keep = {"task", "text", "spans", "relations"}
+    if (a.label or None) != (b.label or None):
+        return False
+    event = bool(a.meta.get(EVENT_META_KEY)) == (
+        bool(b.meta.get(EVENT_META_KEY)) and b.task is Task.TCREE
+    )
+    return event and a.model_dump(include=keep) == b.model_dump(include=keep)
+
+
+def _encode(record: Record, escape: Callable[[str], str]) -> tuple[str, str]:
     event = bool(record.meta.get(EVENT_META_KEY)) and record.task is Task.TCREE
     task_word = task_word_of(record.task, event=event)
     label = "" if record.label is None else escape(record.label)
@@ -222,13 +260,166 @@ def encode(record: Record) -> tuple[str, str]:
 
 
 def _parse_name(field: str) -> tuple[str, int | None] | None:
-    """(text, k) of ``text`` or ``text#k``; None when ``#`` is followed by no number >= 1."""
+    """(text, k) of ``text`` or ``text#k`` in the escaped form; None when ``#`` is followed by
+    no number >= 1."""
     parts = split_unescaped(field, "#")
     if len(parts) == 1:
         return unescape(parts[0]), None
     if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) >= 1:
         return unescape(parts[0]), int(parts[1])
     return None
+
+
+_NUMBERED = re.compile(r"(.+)#([1-9][0-9]*)", re.DOTALL)
+
+
+def _resolve_name(field: str, text: str) -> tuple[str, int | None] | None:
+    """(span text, k) that ``field`` names in ``text``: the field as written when it occurs
+    there, else ``name#k`` with ``name`` occurring at least k times, else the escaped form
+    unescaped; None when it names nothing in the text."""
+    if not field:
+        return None
+    if field in text:
+        return field, None
+    m = _NUMBERED.fullmatch(field)
+    if m:
+        k = int(m.group(2))
+        for name in (m.group(1), _parse_unescaped(m.group(1))):
+            if name and len(occurrences(text, name)) >= k:
+                return name, k
+    if "\\" in field:
+        name = _parse_name(field)
+        if name is not None and name[0] and len(occurrences(text, name[0])) >= (name[1] or 1):
+            return name
+    return None
+
+
+def _parse_unescaped(field: str) -> str:
+    return unescape(field) if "\\" in field else field
+
+
+def _label(field: str) -> str:
+    """A label or relation field: as written, or unescaped when in the escaped form."""
+    return _parse_unescaped(field)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One ``:``-item of an output: a span, a relation, or what could not be read."""
+
+    raw: str
+    kind: str  # "span", "relation" or "bad"
+    label: str = ""
+    name: tuple[str, int | None] = ("", None)  # span: (text, k)
+    ends: tuple[tuple[str, int | None], tuple[str, int | None]] = (("", None), ("", None))
+
+
+def _first_separator(item: str, sep: str) -> int:
+    """Index of the first ``sep`` in ``item`` not preceded by a backslash (-1: none)."""
+    i = 0
+    while i < len(item):
+        if item[i] == "\\":
+            i += 2
+            continue
+        if item[i] == sep:
+            return i
+        i += 1
+    return -1
+
+
+def _read_item(item: str, text: str) -> _Item:
+    """``item`` as a span (``label;text``) if it names text that is there, else as a relation
+    (``head;relation;tail``), else bad."""
+    cut = _first_separator(item, ";")
+    if cut > 0 and ":" not in item[:cut].replace("\\:", ""):
+        name = _resolve_name(item[cut + 1 :], text)
+        if name is not None:
+            return _Item(item, "span", label=_label(item[:cut]), name=name)
+    semis = [i for i, c in enumerate(item) if c == ";"]
+    for a, b in itertools.pairwise(semis):
+        rel = item[a + 1 : b]
+        if not rel:
+            continue
+        head, tail = _resolve_name(item[:a], text), _resolve_name(item[b + 1 :], text)
+        if head is not None and tail is not None:
+            return _Item(item, "relation", label=_label(rel), ends=(head, tail))
+    return _Item(item, "bad")
+
+
+def _bad_item_issue(item: str, text: str) -> ParseIssue:
+    """Why ``item`` could not be read (as the escaped-form reader would say it)."""
+    fields = split_unescaped(item, ";")
+    if len(fields) == 3:
+        return ParseIssue("relation end names no span, or empty relation", item)
+    if len(fields) != 2:
+        return ParseIssue(
+            f"expected 'label;span' or 'head;relation;tail', got {len(fields)} fields", item
+        )
+    name = _parse_name(fields[1])
+    if not fields[0] or name is None or not name[0]:
+        return ParseIssue("empty label or span text, or a bad '#k'", item)
+    span_text, k = name
+    occs = occurrences(text, span_text)
+    if not occs:
+        return ParseIssue("span not found in the text", span_text)
+    return ParseIssue(f"span occurs {len(occs)} times in the text, not {k}", item)
+
+
+def _split_items(body: str, text: str) -> list[_Item]:
+    """The items of an output body (``:item:item...``), cut at the ``:`` that give the most
+    items that name text that is there (ties: the fewest unreadable items, then the most)."""
+    colons = [i for i, c in enumerate(body) if c == ":"]
+    if not colons:
+        return []
+    cap = 2 * len(text) + 256  # an item names at most two spans of the text
+    n = len(colons)
+    ends = [*colons[1:], len(body)]  # item j can end at colons[k] (k > j) or at the end
+    cache: dict[tuple[int, int], _Item] = {}
+
+    def item(j: int, e: int) -> _Item:
+        key = (j, e)
+        if key not in cache:
+            cache[key] = _read_item(body[colons[j] + 1 : e], text)
+        return cache[key]
+
+    best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
+    choice = [n] * n
+    for j in range(n - 1, -1, -1):
+        top: tuple[int, int, int] | None = None
+        for k in range(j + 1, n + 1):
+            e = ends[k - 1]
+            if e - colons[j] > cap and k > j + 1:
+                break
+            it = item(j, e)
+            good, bad = (1, 0) if it.kind != "bad" else (0, 1 if it.raw else 0)
+            rest = best[k]
+            score = (rest[0] + good, rest[1] - bad, rest[2] + (1 if it.raw else 0))
+            if top is None or score > top:
+                top, choice[j] = score, k
+        best[j] = top or (0, 0, 0)
+    out = []
+    j = 0
+    while j < n:
+        k = choice[j]
+        out.append(item(j, ends[k - 1]))
+        j = k
+    return out
+
+
+def _split_head(output_text: str, task: Task) -> tuple[str, str | None, str | None]:
+    """(label field, task word, body): the head ``label/task word/`` is found by its task
+    word, so a label may hold ``/``; None for the parts the output does not reach."""
+    words = [task.task_word] + ([EVENT_TASK_WORD] if task is Task.TCREE else [])
+    found = [(i, w) for w in words if (i := output_text.find(f"/{w}/")) >= 0]
+    if found:
+        i, w = min(found)
+        return output_text[:i], w, output_text[i + len(w) + 2 :]
+    head = split_unescaped(output_text, "/", maxsplit=2)
+    if len(head) == 1:
+        return head[0], None, None
+    if len(head) == 2:
+        return head[0], _parse_unescaped(head[1]), None
+    return head[0], _parse_unescaped(head[1]), head[2]
 
 
 def decode_with_errors(
@@ -250,14 +441,14 @@ def decode_with_errors(
     errors: list[ParseIssue] = []
     meta: dict[str, object] = {}
 
-    head = split_unescaped(output_text, "/", maxsplit=2)
-    label_field = head[0]
-    label = unescape(label_field) if label_field else None
-    body = ""
-    if len(head) < 2:
+    label_field, task_word, body = _split_head(output_text, task)
+    label = _label(label_field) if label_field else None
+    if task_word is None:
         errors.append(ParseIssue("the output ends before the task word", output_text))
+        body = ""
+        if not complete:
+            label = None  # the label itself may be cut off
     else:
-        task_word = unescape(head[1])
         expected = {task.task_word} | ({EVENT_TASK_WORD} if task is Task.TCREE else set())
         if task_word == EVENT_TASK_WORD and task is Task.TCREE:
             meta[EVENT_META_KEY] = True
@@ -265,56 +456,35 @@ def decode_with_errors(
             errors.append(
                 ParseIssue(f"task word is not {task.task_word!r} (task {task.value})", task_word)
             )
-        if len(head) < 3:
+        if body is None:
             errors.append(ParseIssue("the output ends before the '/' after the task word"))
-        else:
-            body = head[2]
-    if len(head) < 2 and not complete:
-        label = None  # the label itself may be cut off
+            body = ""
 
-    raw_items = split_unescaped(body, ":") if body else []
-    if raw_items and raw_items[0] != "":
-        errors.append(ParseIssue("text before the first ':' item", raw_items[0]))
-    items = [item for item in raw_items if item != ""]
+    first = body.find(":")
+    lead = body if first < 0 else body[:first]
+    if lead:
+        errors.append(ParseIssue("text before the first ':' item", lead))
+    items = [it for it in _split_items(body[max(first, 0) :], text) if it.raw]
     if not complete and items:
-        errors.append(ParseIssue("the output was cut off; last item dropped", items[-1]))
+        errors.append(ParseIssue("the output was cut off; last item dropped", items[-1].raw))
         items = items[:-1]
 
     spans: list[Span] = []
-    relation_fields: list[tuple[str, list[str]]] = []
+    relation_items: list[_Item] = []
     cursor = 0
     taken: dict[str, set[int]] = {}
-    for item in items:
-        fields = split_unescaped(item, ";")
-        if len(fields) == 3:
-            relation_fields.append((item, fields))
+    for it in items:
+        if it.kind == "bad":
+            errors.append(_bad_item_issue(it.raw, text))
             continue
-        if len(fields) != 2:
-            errors.append(
-                ParseIssue(
-                    f"expected 'label;span' or 'head;relation;tail', got {len(fields)} fields",
-                    item,
-                )
-            )
+        if it.kind == "relation":
+            relation_items.append(it)
             continue
-        span_label = unescape(fields[0])
-        name = _parse_name(fields[1])
-        if not span_label or name is None or not name[0]:
-            errors.append(ParseIssue("empty label or span text, or a bad '#k'", item))
-            continue
-        span_text, k = name
+        span_text, k = it.name
         occs = occurrences(text, span_text)
-        if not occs:
-            errors.append(ParseIssue("span not found in the text", span_text))
-            continue
         seen = taken.setdefault(span_text, set())
         start: int | None
         if k is not None:
-            if k > len(occs):
-                errors.append(
-                    ParseIssue(f"span occurs {len(occs)} times in the text, not {k}", item)
-                )
-                continue
             start = occs[k - 1]
         else:
             start = _default_start(occs, cursor, seen)
@@ -323,21 +493,18 @@ def decode_with_errors(
                 continue
         seen.add(start)
         cursor = start
-        spans.append(
-            Span(start=start, end=start + len(span_text), text=span_text, label=span_label)
-        )
+        spans.append(Span(start=start, end=start + len(span_text), text=span_text, label=it.label))
 
     relations: list[Relation] = []
-    for item, fields in relation_fields:
-        rel_label = unescape(fields[1])
+    for it in relation_items:
+        item, rel_label = it.raw, it.label
         # each end: an existing span's index, or (text, start) of a span to add
         ends: list[int | tuple[str, int]] = []
-        for field in (fields[0], fields[2]):
-            name = _parse_name(field)
-            index = None if name is None else _find_span(spans, text, *name)
+        for name in it.ends:
+            index = _find_span(spans, text, *name)
             if index is not None:
                 ends.append(index)
-            elif name is not None and name[1] is None and name[0]:
+            elif name[1] is None and name[0]:
                 # a triple whose end is no span item (outputs that write triples only): the
                 # end becomes a span of its own, placed like a span item
                 occs = occurrences(text, name[0])

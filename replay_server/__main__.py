@@ -2,6 +2,6 @@
 
 import sys
 
-from replay_server.server import main
+from replay_server.cli import main
 
 sys.exit(main())

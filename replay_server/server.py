@@ -1,19 +1,8 @@
-"""A local OpenAI-compatible chat server for tests, the offline replay demo and benchmarks.
-
-It speaks the real protocol over real HTTP on 127.0.0.1, so the code under test uses the real
-``langchain-openai`` / ``openai`` clients (retries, timeouts, structured output parsing).
-What the server answers is decided by a *handler*, a callable from a parsed :class:`ChatRequest`
-to a *reply*:
-
-- :class:`Answer` -- a normal completion, packaged the way the request's method expects
-  (``json_schema`` / ``json_mode``: JSON in ``message.content``; ``function_calling``: one tool
-  call to the requested tool; ``text``: plain content);
-- faults: :class:`HTTPError` (429 with ``Retry-After``, 500, 503...), :class:`Sleep` (answer late,
-  to trigger client timeouts), :class:`Drop` (close the socket without an answer),
-  :class:`Garbage` (200 with a body that is not a completion).
-
-Handlers shipped here: :class:`ScriptedHandler` (replies in order, then a function) and
-:class:`ReplayHandler` (recorded translations from a JSONL file: the offline demo).
+"""The HTTP side of the local OpenAI-compatible server: :class:`LocalOpenAIServer` serves
+``POST /v1/chat/completions`` (answered by a handler, see :mod:`replay_server.handlers`),
+``GET /v1/models``, and the files and batches endpoints (:mod:`replay_server.batches`) on
+127.0.0.1 in a background thread, over real HTTP, so code under test uses the real
+``openai`` / ``langchain-openai`` clients (retries, timeouts, structured output parsing).
 
 Usage::
 
@@ -22,488 +11,57 @@ Usage::
         ...
         assert len(server.requests) == 2
 
-Command line (foreground server for manual demos)::
-
-    python -m replay_server --replay FILE [--port N] [--latency S]
-
 Standard library only.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
-import re
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from mre.errors import RecordError
+from replay_server.batches import BatchAPI, BatchSettings
+from replay_server.handlers import (  # ReplayHandler, ScriptedHandler: imported from here before the split
+    CallCounter,
+    ReplayHandler,
+    ScriptedHandler,
+)
+from replay_server.protocol import (
+    Answer,
+    ChatRequest,
+    Drop,
+    Garbage,
+    Handler,
+    HTTPError,
+    Reply,
+    Sleep,
+    checked_reply,
+    completion_body,
+    error_body,
+    json_mention_error,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "Answer",
-    "CallCounter",
     "ChatRequest",
     "Drop",
     "Garbage",
     "HTTPError",
     "LocalOpenAIServer",
-    "ReplayEntry",
     "ReplayHandler",
     "Reply",
-    "ScriptExhaustedError",
     "ScriptedHandler",
     "Sleep",
-    "approx_tokens",
 ]
 
-# --------------------------------------------------------------------------------------------
-# Requests
-# --------------------------------------------------------------------------------------------
-
-
-def _content_text(content: Any) -> str:
-    """The text of a message ``content``: a string, or a list of parts ``{"type": "text", ...}``."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return "\n".join(parts)
-    return str(content)
-
-
-def approx_tokens(text: str) -> int:
-    """A rough token count (4 characters a token), at least 1 for non-empty text."""
-    return (len(text) + 3) // 4
-
-
-@dataclass
-class ChatRequest:
-    """One ``POST /v1/chat/completions`` as the handler sees it.
-
-    ``method`` is what the client asked for: ``"json_schema"`` (``response_format.type ==
-    "json_schema"``), ``"json_mode"`` (``json_object``), ``"function_calling"`` (tools present)
-    or ``"text"``. ``schema`` is the JSON schema asked for (``json_schema``: the response
-    format's schema; ``function_calling``: the tool's parameters), ``tool_name`` the tool the
-    answer must call. ``seq`` numbers requests from 1 in arrival order; ``attempt`` counts
-    requests with the same ``key`` (by default the last user message), from 1: the second
-    time the same prompt arrives (a client retry, a re-ask) has ``attempt == 2``.
-    """
-
-    model: str
-    messages: list[dict[str, Any]]
-    method: str
-    schema: dict[str, Any] | None = None
-    tool_name: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    seq: int = 0
-    attempt: int = 1
-    key: str = field(default="", repr=False)
-
-    @property
-    def last_user_text(self) -> str:
-        """The text of the last ``user`` message ("" when there is none)."""
-        for message in reversed(self.messages):
-            if message.get("role") == "user":
-                return _content_text(message.get("content"))
-        return ""
-
-    @property
-    def system_text(self) -> str:
-        """The text of every ``system`` / ``developer`` message, joined by blank lines."""
-        return "\n\n".join(
-            _content_text(m.get("content"))
-            for m in self.messages
-            if m.get("role") in ("system", "developer")
-        )
-
-    @property
-    def all_text(self) -> str:
-        """The text of every message, joined by blank lines."""
-        return "\n\n".join(_content_text(m.get("content")) for m in self.messages)
-
-    @classmethod
-    def from_body(
-        cls, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-    ) -> ChatRequest:
-        """Parse a chat-completions request body; raises ``ValueError`` on a malformed one."""
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-            raise ValueError("'messages' must be a list of objects")
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise ValueError("'model' must be a non-empty string")
-        method, schema, tool_name = _detect_method(body)
-        return cls(
-            model=model,
-            messages=list(messages),
-            method=method,
-            schema=schema,
-            tool_name=tool_name,
-            raw=dict(body),
-            headers=dict(headers or {}),
-        )
-
-
-def _detect_method(body: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
-    """``(method, schema, tool_name)`` of a request body."""
-    response_format = body.get("response_format")
-    if isinstance(response_format, Mapping):
-        kind = response_format.get("type")
-        if kind == "json_schema":
-            spec = response_format.get("json_schema") or {}
-            schema = spec.get("schema") if isinstance(spec, Mapping) else None
-            return "json_schema", schema if isinstance(schema, dict) else None, None
-        if kind == "json_object":
-            return "json_mode", None, None
-    tools = body.get("tools")
-    if isinstance(tools, list) and tools:
-        functions = [
-            t["function"]
-            for t in tools
-            if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
-        ]
-        chosen = None
-        tool_choice = body.get("tool_choice")
-        if isinstance(tool_choice, Mapping):
-            wanted = (tool_choice.get("function") or {}).get("name")
-            chosen = next((f for f in functions if f.get("name") == wanted), None)
-            if chosen is None and isinstance(wanted, str):
-                return "function_calling", None, wanted
-        if chosen is None and functions:
-            chosen = functions[0]
-        if chosen is None:
-            return "function_calling", None, None
-        params = chosen.get("parameters")
-        return "function_calling", params if isinstance(params, dict) else None, chosen.get("name")
-    return "text", None, None
-
-
-# --------------------------------------------------------------------------------------------
-# Replies
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A completion. A ``dict`` payload is sent as JSON; a ``str`` payload is sent verbatim
-    (as content, or as tool-call arguments), which is how malformed JSON is simulated.
-    ``finish_reason`` overrides the natural one (``"stop"`` / ``"tool_calls"``), e.g. ``"length"``.
-    """
-
-    payload: dict[str, Any] | str
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class HTTPError:
-    """An HTTP error status. ``body``: ``None`` gives an OpenAI-style error object, a ``dict``
-    is sent as JSON, a ``str`` verbatim. ``retry_after`` (seconds) sets the ``Retry-After``
-    header; ``headers`` adds any other (e.g. ``{"x-should-retry": "false"}``)."""
-
-    status: int
-    body: dict[str, Any] | str | None = None
-    retry_after: float | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Wait ``seconds`` (on top of the server's latency), then answer with ``then``."""
-
-    seconds: float
-    then: Reply
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Close the connection without sending anything."""
-
-
-@dataclass(frozen=True)
-class Garbage:
-    """A 200 whose body is not a chat completion (by default not even JSON)."""
-
-    body: str = "<html><body>502 Bad Gateway (not JSON)</body></html>"
-    content_type: str = "application/json"
-
-
-Reply = Answer | HTTPError | Sleep | Drop | Garbage
-Handler = Callable[[ChatRequest], Reply]
-
-_REASONS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    409: "conflict_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "server_error",
-    502: "server_error",
-    503: "service_unavailable",
-    504: "timeout_error",
-}
-
-
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """An OpenAI-style error object."""
-    return {
-        "error": {
-            "message": message,
-            "type": _REASONS.get(
-                status, "server_error" if status >= 500 else "invalid_request_error"
-            ),
-            "param": None,
-            "code": code,
-        }
-    }
-
-
-def completion_body(request: ChatRequest, answer: Answer) -> dict[str, Any]:
-    """The chat-completion object that answers ``request`` with ``answer``'s payload."""
-    payload = answer.payload
-    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    message: dict[str, Any] = {"role": "assistant", "refusal": None}
-    if request.method == "function_calling":
-        message["content"] = None
-        message["tool_calls"] = [
-            {
-                "id": f"call_{uuid.uuid4().hex[:24]}",
-                "type": "function",
-                "function": {"name": request.tool_name or "answer", "arguments": text},
-            }
-        ]
-        finish_reason = "tool_calls"
-    else:
-        message["content"] = text
-        finish_reason = "stop"
-    prompt_tokens = max(1, approx_tokens(request.all_text))
-    completion_tokens = approx_tokens(text)
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": request.model,
-        "system_fingerprint": "fp_local",
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": answer.finish_reason or finish_reason,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Handlers
-# --------------------------------------------------------------------------------------------
-
-
-class CallCounter:
-    """A thread-safe counter per key: ``counter.next(key)`` returns 1, 2, 3... for each key."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def next(self, key: str) -> int:
-        with self._lock:
-            n = self._counts.get(key, 0) + 1
-            self._counts[key] = n
-            return n
-
-    def __getitem__(self, key: str) -> int:
-        with self._lock:
-            return self._counts.get(key, 0)
-
-
-class ScriptExhaustedError(RuntimeError):
-    """A :class:`ScriptedHandler` got a request after its script ran out."""
-
-
-ScriptItem = Reply | Callable[[ChatRequest], Reply]
-
-
-class ScriptedHandler:
-    """Answers from ``replies`` in order (an item may be a function of the request), then from
-    ``fallback`` for every later request; without a fallback, a request past the script raises
-    :class:`ScriptExhaustedError` (the server answers 500 with ``x-should-retry: false`` and
-    keeps the error in ``server.errors``)."""
-
-    def __init__(
-        self,
-        replies: Iterable[ScriptItem] = (),
-        fallback: Callable[[ChatRequest], Reply] | None = None,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._replies: list[ScriptItem] = list(replies)
-        self._total = len(self._replies)
-        self._fallback = fallback
-
-    @property
-    def remaining(self) -> int:
-        with self._lock:
-            return len(self._replies)
-
-    def __call__(self, request: ChatRequest) -> Reply:
-        with self._lock:
-            item = self._replies.pop(0) if self._replies else None
-        if item is None:
-            if self._fallback is None:
-                raise ScriptExhaustedError(
-                    f"script of {self._total} replies exhausted at request #{request.seq} "
-                    f"(last user message: {request.last_user_text[:80]!r})"
-                )
-            return self._fallback(request)
-        if callable(item):
-            return item(request)
-        return item
-
-
-@dataclass(frozen=True)
-class ReplayEntry:
-    """One recorded translation: the marked ``source``, the ``target`` code, the marked ``text``."""
-
-    source: str
-    target: str
-    text: str
-    line: int = 0
-
-
-class ReplayHandler:
-    """Answers translator prompts from a JSONL file of recorded translations.
-
-    Each line is ``{"source": ..., "target": "en", "text": ...}`` (extra keys ignored). A
-    request matches an entry when the entry's ``source`` occurs in a user message and
-    the literal ``target_lang="<target>"`` occurs somewhere in the request; the longest matching
-    source wins. No match: HTTP 404 ``no recorded answer for this prompt``.
-    """
-
-    TARGET_PATTERN = 'target_lang="{code}"'
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._by_target: dict[str, list[ReplayEntry]] = {}
-        for entry in self._read(self.path):
-            self._by_target.setdefault(entry.target, []).append(entry)
-        for entries in self._by_target.values():
-            # Longest source first, so the first hit is the best; stable on file order.
-            entries.sort(key=lambda e: -len(e.source))
-        logger.info(
-            "replay %s: %d entries for targets %s",
-            self.path,
-            len(self),
-            sorted(self._by_target),
-        )
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_target.values())
-
-    @property
-    def targets(self) -> list[str]:
-        return sorted(self._by_target)
-
-    @staticmethod
-    def _read(path: Path) -> Iterable[ReplayEntry]:
-        seen: dict[tuple[str, str], int] = {}
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise RecordError(f"not JSON: {e}", path=str(path), line=lineno) from e
-                if not isinstance(obj, dict):
-                    raise RecordError(
-                        f"expected an object, got {type(obj).__name__}", path=str(path), line=lineno
-                    )
-                record_id = str(obj["id"]) if "id" in obj else None
-                for key in ("source", "target", "text"):
-                    value = obj.get(key)
-                    if not isinstance(value, str) or not value:
-                        raise RecordError(
-                            f"expected a non-empty string, got {value!r}",
-                            path=str(path),
-                            line=lineno,
-                            record_id=record_id,
-                            field=key,
-                        )
-                pair = (obj["source"], obj["target"])
-                if pair in seen:
-                    logger.warning(
-                        "%s:%d: duplicate of line %d (same source and target), ignored",
-                        path,
-                        lineno,
-                        seen[pair],
-                    )
-                    continue
-                seen[pair] = lineno
-                yield ReplayEntry(obj["source"], obj["target"], obj["text"], lineno)
-
-    def find(self, request: ChatRequest) -> ReplayEntry | None:
-        """The recorded entry that answers ``request``, or ``None``."""
-        # every user message: on a retry the last one is the feedback, the source is earlier
-        user = "\n\n".join(
-            _content_text(m.get("content")) for m in request.messages if m.get("role") == "user"
-        )
-        everything = request.all_text
-        best: ReplayEntry | None = None
-        for target, entries in self._by_target.items():
-            if self.TARGET_PATTERN.format(code=target) not in everything:
-                continue
-            for entry in entries:
-                if best is not None and len(entry.source) <= len(best.source):
-                    break
-                if entry.source in user:
-                    best = entry
-                    break
-        return best
-
-    def __call__(self, request: ChatRequest) -> Reply:
-        entry = self.find(request)
-        if entry is None:
-            targets = re.findall(r'target_lang="([^"]*)"', request.all_text)
-            message = (
-                f"no recorded answer for this prompt in {self.path} "
-                f"(target_lang in request: {targets or 'none'}; recorded targets: {self.targets}; "
-                f"last user message starts {request.last_user_text[:80]!r})"
-            )
-            logger.warning("replay: %s", message)
-            return HTTPError(404, error_body(404, message, code="no_recorded_answer"))
-        return Answer({"text": entry.text})
-
-
-# --------------------------------------------------------------------------------------------
-# Server
-# --------------------------------------------------------------------------------------------
 
 
 class _DropConnection(Exception):
@@ -574,7 +132,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------------------------
 
+    def _batch_api(self, method: str, raw: bytes = b"") -> bool:
+        """Serve ``/v1/files...`` and ``/v1/batches...``; False for any other path."""
+        path, _, query = self.path.partition("?")
+        if not path.rstrip("/").startswith(("/v1/files", "/v1/batches", "/files", "/batches")):
+            return False
+        owner = self.server.owner
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, body, content_type = owner.batches.handle(
+            method, path, query, headers, raw, owner._wait
+        )
+        try:
+            self._send(status, body, content_type=content_type)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        return True
+
     def do_GET(self) -> None:
+        if self._batch_api("GET"):
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/v1/models", "/models"):
             created = int(self.server.owner.started_at)
@@ -590,6 +166,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
+        if self._batch_api("POST", raw):
+            return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send_json(404, error_body(404, f"unknown path {self.path!r}"))
             return
@@ -606,15 +184,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(400, error_body(400, f"bad request: {e}"), headers=no_retry)
             return
         owner = self.server.owner
-        try:
-            owner._record(request)
-            reply = _checked(owner.handler(request))
-        except Exception as e:
-            logger.exception("handler failed on request #%d", request.seq)
-            owner._record_error(e)
-            message = f"handler failed on request #{request.seq}: {type(e).__name__}: {e}"
-            self._send_json(500, error_body(500, message, code="handler_error"), headers=no_retry)
-            return
+        reply = owner.reply_for(request)
         if owner.latency > 0 and owner._wait(owner.latency):
             self._drop()  # the server is stopping
             return
@@ -650,18 +220,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             raise _DropConnection
         elif isinstance(reply, Garbage):
             self._send(200, reply.body.encode("utf-8"), content_type=reply.content_type)
-        else:  # pragma: no cover - _checked() rejects anything else
+        else:  # pragma: no cover - checked_reply() rejects anything else
             raise TypeError(f"handler returned {reply!r}, not a Reply")
-
-
-def _checked(reply: Any) -> Reply:
-    """``reply`` if it is a Reply (a Sleep's ``then`` included); ``TypeError`` otherwise."""
-    inner = reply
-    while isinstance(inner, Sleep):
-        inner = inner.then
-    if not isinstance(inner, Answer | HTTPError | Drop | Garbage):
-        raise TypeError(f"the handler returned {reply!r}, not a Reply")
-    return reply
 
 
 class LocalOpenAIServer:
@@ -671,6 +231,13 @@ class LocalOpenAIServer:
     waits run in parallel: one thread per connection); ``key`` picks what counts as "the same
     prompt" for :attr:`ChatRequest.attempt` (default: the last user message). ``requests`` and
     ``errors`` (exceptions raised by the handler) are kept for assertions.
+
+    ``enforce_json_mention`` (default on): like OpenAI, a ``json_object`` request whose
+    messages never say "json" gets HTTP 400 (the request is recorded, the handler not called).
+    ``ignore_response_format``: behave like vLLM / llama.cpp / Ollama servers that accept
+    ``response_format`` and ignore it: the handler sees ``method == "text"`` (and
+    ``requested_method``, ``response_format_ignored``) and its answer goes back as free text
+    content, whatever it is (JSON in prose, a fenced block...); no json-mention check.
     """
 
     def __init__(
@@ -682,8 +249,14 @@ class LocalOpenAIServer:
         port: int = 0,
         models: Iterable[str] = ("test",),
         key: Callable[[ChatRequest], str] | None = None,
+        enforce_json_mention: bool = True,
+        ignore_response_format: bool = False,
+        batches: BatchSettings | None = None,
     ) -> None:
         self.handler = handler
+        self.batches = BatchAPI(self._answer_line, batches)
+        self.enforce_json_mention = enforce_json_mention
+        self.ignore_response_format = ignore_response_format
         self.latency = latency
         self.host = host
         self.port = port
@@ -786,6 +359,49 @@ class LocalOpenAIServer:
             self._requests.clear()
             self._errors.clear()
 
+    # -- answering ------------------------------------------------------------------------------
+
+    def reply_for(self, request: ChatRequest) -> Reply:
+        """Record ``request`` and decide its reply: the server's rules (json mention), then the
+        handler; a handler that raises gives a 500 (kept in :attr:`errors`)."""
+        no_retry = {"x-should-retry": "false"}
+        if self.ignore_response_format:
+            request.ignore_response_format()
+        elif self.enforce_json_mention and (error := json_mention_error(request)) is not None:
+            self._record(request)
+            return HTTPError(400, error, headers=no_retry)
+        try:
+            self._record(request)
+            return checked_reply(self.handler(request))
+        except Exception as e:
+            logger.exception("handler failed on request #%d", request.seq)
+            self._record_error(e)
+            message = f"handler failed on request #{request.seq}: {type(e).__name__}: {e}"
+            return HTTPError(500, error_body(500, message, code="handler_error"), headers=no_retry)
+
+    def _answer_line(
+        self, custom_id: str, body: dict[str, Any], batch_id: str
+    ) -> tuple[int, dict[str, Any]]:
+        """One batch input line, answered as the same chat request would be: (status, body)."""
+        try:
+            request = ChatRequest.from_body(
+                body, {"x-batch-id": batch_id, "x-custom-id": custom_id}
+            )
+        except ValueError as e:
+            return 400, error_body(400, f"bad request: {e}")
+        reply = self.reply_for(request)
+        while isinstance(reply, Sleep):  # no one waits on a batch line
+            reply = reply.then
+        if isinstance(reply, Answer):
+            return 200, completion_body(request, reply)
+        if isinstance(reply, HTTPError):
+            if isinstance(reply.body, dict):
+                return reply.status, reply.body
+            message = reply.body or f"simulated HTTP {reply.status}"
+            return reply.status, error_body(reply.status, message)
+        kind = "dropped connection" if isinstance(reply, Drop) else "a body that is not JSON"
+        return 500, error_body(500, f"simulated server fault: {kind}")
+
     # -- called from handler threads ------------------------------------------------------------
 
     def _record(self, request: ChatRequest) -> None:
@@ -814,44 +430,3 @@ class LocalOpenAIServer:
         """Sleep ``seconds``; True when the server started stopping meanwhile."""
         return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
-
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m replay_server",
-        description="Serve recorded translations on an OpenAI-compatible endpoint (offline demo).",
-    )
-    parser.add_argument(
-        "--replay", required=True, type=Path, help="JSONL of {source, target, text}"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
-    try:
-        handler = ReplayHandler(args.replay)
-    except (OSError, RecordError) as e:
-        parser.error(str(e))
-    server = LocalOpenAIServer(handler, latency=args.latency, host=args.host, port=args.port)
-    server.start()
-    print(server.base_url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

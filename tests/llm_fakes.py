@@ -1,38 +1,32 @@
-"""Handlers for the local OpenAI-compatible server that answer like a translator would.
+"""Planted faults for tests: a replay handler that answers some pairs badly.
 
-`RecordedTranslator` answers from examples/replay.jsonl by the <source> block of the first
-user message (so retries, whose last message is the feedback, still find their answer), and
-plants bad answers on chosen (record, target) pairs to check that the verifier catches them
-and the retry repairs them.
+Serving recorded answers is `replay_server.ReplayHandler`'s job; `RecordedTranslator` adds
+only the fault planting: on chosen (record id, target) pairs it returns a bad translation on
+the first attempt (`plants`, which the verifier must catch and the retry repair) or on every
+attempt (`always_bad`). A retry is a request that quotes the previous answer (the
+translator's feedback message holds `<previous>...</previous>`); a first attempt may have a
+second user message too (the translation memory's hints).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
-from replay_server.server import Answer, ChatRequest, HTTPError, Reply
+from replay_server import Answer, ChatRequest, ReplayBook, ReplayEntry, ReplayHandler, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo.jsonl"
 REPLAY = ROOT / "examples" / "replay.jsonl"
 
-SOURCE_RE = re.compile(
-    r'<source source_lang="(?P<src>[^"]+)" target_lang="(?P<tgt>[^"]+)">(?P<text>.*?)</source>',
-    re.S,
-)
-
 
 def load_replay(path: Path = REPLAY) -> dict[tuple[str, str], dict[str, str]]:
-    """(marked source, target) -> the replay line."""
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            obj = json.loads(line)
-            out[(obj["source"], obj["target"])] = obj
-    return out
+    """(marked source, target) -> the replay line's fields."""
+    return {
+        (e.source, e.target): {"id": e.id or "", "source": e.source, "target": e.target, "text": e.text}
+        for e in ReplayBook.load(path)
+    }
 
 
 # Planted faults: functions of the good marked translation.
@@ -59,7 +53,14 @@ def kana_residue(text: str) -> str:
 Plant = Callable[[str], str]
 
 
-class RecordedTranslator:
+def is_retry(request: ChatRequest) -> bool:
+    return any(
+        m.get("role") == "user" and "<previous>" in str(m.get("content") or "")
+        for m in request.messages
+    )
+
+
+class RecordedTranslator(ReplayHandler):
     """Answers every request from the recorded translations, with optional planted faults."""
 
     def __init__(
@@ -68,25 +69,21 @@ class RecordedTranslator:
         always_bad: dict[tuple[str, str], Plant] | None = None,
         path: Path = REPLAY,
     ) -> None:
-        self.replay = load_replay(path)
-        self.by_id = {(v["id"], v["target"]): v for v in self.replay.values()}
+        super().__init__(path)
         self.plants = plants or {}
         self.always_bad = always_bad or {}
 
     def entry(self, request: ChatRequest) -> dict[str, str] | None:
-        m = SOURCE_RE.search(request.all_text)
-        if m is None:
+        """The replay line (id, source, target, text) that answers `request`, or None."""
+        found = self.find(request)
+        if found is None:
             return None
-        return self.replay.get((m["text"], m["tgt"]))
+        return {"id": found.id or "", "source": found.source, "target": found.target, "text": found.text}
 
-    def __call__(self, request: ChatRequest) -> Reply:
-        entry = self.entry(request)
-        if entry is None:
-            return HTTPError(404, "no recorded answer")
-        key = (entry["id"], entry["target"])
-        retry = "<previous>" in request.all_text
+    def answer(self, entry: ReplayEntry, request: ChatRequest) -> Reply:
+        key = (entry.id or "", entry.target)
         if key in self.always_bad:
-            return Answer({"text": self.always_bad[key](entry["text"])})
-        if key in self.plants and not retry:
-            return Answer({"text": self.plants[key](entry["text"])})
-        return Answer({"text": entry["text"]})
+            return Answer({"text": self.always_bad[key](entry.text)})
+        if key in self.plants and not is_retry(request):
+            return Answer({"text": self.plants[key](entry.text)})
+        return Answer({"text": entry.text})

@@ -4,8 +4,8 @@
     >>> records = model.extract(["東京都に住む。"], task="SCNM", lang="ja")
     >>> records[0].spans, records[0].meta.get("parse_errors")
 
-Greedy decoding with the KV cache, prompts left-padded into batches (sorted by length, so a
-batch wastes little padding). Importing this module needs no torch; loading a model does.
+Greedy decoding (every sampling option set explicitly) with the KV cache, prompts left-padded
+into batches (sorted by length, so a batch wastes little padding). Importing this module needs no torch; loading a model does.
 
 CLI: ``python -m training.infer --checkpoint DIR --input FILE [--task T --lang L] [--out F]``
 extracts from the texts of a record file; ``--bench`` reports texts/s and generated tokens/s.
@@ -14,10 +14,12 @@ extracts from the texts of a record file; ``--bench`` reports texts/s and genera
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,13 +53,80 @@ class Extraction:
     complete: bool = True
 
 
+def greedy_config(
+    *, max_new_tokens: int, eos_ids: list[int], pad_id: int | None, cache: str = "dynamic"
+) -> Any:
+    """A ``GenerationConfig`` for plain greedy decoding with every option that changes the
+    chosen token set explicitly to its neutral value.
+
+    ``generate`` fills options left unset from the checkpoint's own ``generation_config``, and
+    instruction-tuned bases ship a repetition penalty (Qwen2.5-Instruct: 1.05-1.1) that
+    penalises copying span text from the prompt, which is all an extractor does.
+    """
+    from transformers import GenerationConfig
+
+    if cache not in ("dynamic", "static", "continuous"):
+        raise ValueError(f"cache must be 'dynamic', 'static' or 'continuous', got {cache!r}")
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=0,
+        do_sample=False,
+        num_beams=1,
+        num_beam_groups=1,
+        temperature=1.0,
+        top_k=None,  # only sampling reads it; 0 is flagged invalid by transformers 5
+        top_p=1.0,
+        min_p=None,
+        typical_p=1.0,
+        epsilon_cutoff=0.0,
+        eta_cutoff=0.0,
+        repetition_penalty=1.0,
+        encoder_repetition_penalty=1.0,
+        length_penalty=1.0,
+        no_repeat_ngram_size=0,
+        encoder_no_repeat_ngram_size=0,
+        bad_words_ids=None,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+        sequence_bias=None,
+        renormalize_logits=False,
+        use_cache=True,
+        cache_implementation="static" if cache == "static" else None,
+        eos_token_id=eos_ids,
+        pad_token_id=pad_id,
+        bos_token_id=None,
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
+        num_return_sequences=1,
+    )
+
+
+@contextlib.contextmanager
+def _generation_config(model: Any, config: Any) -> Iterator[None]:
+    """``model.generation_config`` replaced by ``config`` for the duration (so nothing of the
+    checkpoint's own defaults can fill an option in)."""
+    saved = getattr(model, "generation_config", None)
+    model.generation_config = config
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
 class OIELLM:
     """A trained OIELLM: a causal LM, its tokenizer and the prompt style it was trained with."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, prompt_style: str = "plain", device: Any = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        prompt_style: str = "plain",
+        device: Any = None,
+        cache: str = "dynamic",
     ) -> None:
         self.model = model
+        self.cache = cache  # the KV cache generate uses: dynamic or static
         self.tokenizer = tokenizer
         self.prompt_style = prompt_style
         self.device = device if device is not None else next(model.parameters()).device
@@ -102,11 +171,22 @@ class OIELLM:
         return sorted(i for i in ids if i is not None)
 
     def generate(
-        self, inputs: list[str], *, batch_size: int = 16, max_new_tokens: int = 256
+        self,
+        inputs: list[str],
+        *,
+        batch_size: int = 16,
+        max_new_tokens: int = 256,
+        cache: str | None = None,
     ) -> list[Generation]:
-        """Greedy outputs for OIELLM inputs (``"{text}/{task word}"``), in input order."""
+        """Greedy outputs for OIELLM inputs (``"{text}/{task word}"``), in input order.
+
+        Batches hold prompts of similar length (sorted by prompt tokens, then by input
+        characters, which is what the output length follows), so little padding is computed.
+        ``cache``: ``dynamic`` (grows per step), ``static`` (preallocated, what
+        ``torch.compile`` wants on GPU) or ``continuous`` (transformers' continuous batching,
+        where the installed version has it; ``batch_size`` is then the scheduler's business).
+        """
         import torch
-        from transformers import GenerationConfig
 
         from training.data import build_prompt, encode_prompt
 
@@ -118,19 +198,16 @@ class OIELLM:
             )
             for x in inputs
         ]
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), -len(inputs[i])))
         eos_ids = self._eos_ids()
         pad_id = self.tokenizer.pad_token_id
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            use_cache=True,
-            eos_token_id=eos_ids,
-            pad_token_id=pad_id,
+        config = greedy_config(
+            max_new_tokens=max_new_tokens, eos_ids=eos_ids, pad_id=pad_id, cache=cache or self.cache
         )
+        if (cache or self.cache) == "continuous":
+            return self._generate_continuous(prompts, config, eos_ids)
         results: list[Generation | None] = [None] * len(prompts)
-        with torch.inference_mode():
+        with torch.inference_mode(), _generation_config(self.model, config):
             for b in range(0, len(order), batch_size):
                 batch = order[b : b + batch_size]
                 width = max(len(prompts[i]) for i in batch)
@@ -147,6 +224,35 @@ class OIELLM:
                     text = self.tokenizer.decode(kept, skip_special_tokens=True)
                     results[i] = Generation(text=text, complete=end is not None, n_tokens=len(kept))
         return [r for r in results if r is not None]
+
+    def _generate_continuous(
+        self, prompts: list[list[int]], config: Any, eos_ids: list[int]
+    ) -> list[Generation]:
+        """transformers' continuous batching (``generate_batch``): finished rows leave the
+        batch at once and waiting prompts take their place."""
+        import torch
+
+        if not hasattr(self.model, "generate_batch"):
+            raise RuntimeError(
+                "cache='continuous' needs transformers with continuous batching "
+                "(model.generate_batch); use 'dynamic' or 'static'"
+            )
+        with torch.inference_mode(), _generation_config(self.model, config):
+            outputs = list(
+                self.model.generate_batch(inputs=prompts, generation_config=config).values()
+            )
+        if len(outputs) != len(prompts):
+            raise RuntimeError(f"continuous batching returned {len(outputs)} of {len(prompts)}")
+        results = []
+        for out in outputs:
+            if out.error is not None:
+                raise RuntimeError(f"continuous batching failed on {out.request_id}: {out.error}")
+            row = list(out.generated_tokens)
+            end = next((j for j, t in enumerate(row) if t in eos_ids), None)
+            kept = row if end is None else row[:end]
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            results.append(Generation(text=text, complete=end is not None, n_tokens=len(kept)))
+        return results
 
     def extract_with_errors(
         self,

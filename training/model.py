@@ -13,18 +13,6 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def resolve_attn_implementation(name: str, device_type: str) -> str:
-    """``auto``: flash_attention_2 on CUDA when flash-attn is installed, else sdpa.
-
-    Packed rows work with every choice: see ``training.packing``.
-    """
-    if name != "auto":
-        return name
-    if device_type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    return "sdpa"
-
-
 def build_model_from_config(
     model_config: dict[str, Any],
     tokenizer: Any,
@@ -53,8 +41,66 @@ def build_model_from_config(
     return AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
 
 
-def load_pretrained(path: str, *, attn_implementation: str = "sdpa", dtype: Any = None) -> Any:
-    """A causal LM from a hub id or a local directory (a LoRA adapter directory included)."""
+def check_model_source(name: str, *, what: str = "model") -> None:
+    """Fail fast, before any data is read, when ``name`` is neither a local directory nor a
+    hub id that can be had (in the local cache when ``HF_HUB_OFFLINE`` is set, else online)."""
+    from pathlib import Path
+
+    path = Path(name)
+    if path.is_dir():
+        if not any(
+            (path / f).exists()
+            for f in (
+                "config.json",
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "adapter_config.json",
+            )
+        ):
+            raise FileNotFoundError(
+                f"{what}={name}: the directory holds no config.json / tokenizer files "
+                "(expected a save_pretrained directory)"
+            )
+        return
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or path.suffix
+    if looks_local:
+        raise FileNotFoundError(f"{what}={name}: no such directory")
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    cached = huggingface_hub.try_to_load_from_cache(name, "config.json")
+    if what == "tokenizer" and not isinstance(cached, str):
+        cached = huggingface_hub.try_to_load_from_cache(name, "tokenizer_config.json")
+    if isinstance(cached, str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise FileNotFoundError(
+            f"{what}={name}: not a local directory and not in the Hugging Face cache, and "
+            "HF_HUB_OFFLINE is set; download it first (huggingface-cli download "
+            f"{name}) or pass a local directory"
+        )
+    try:
+        huggingface_hub.model_info(name, timeout=10)
+    except Exception as err:  # any failure means the same thing here: it cannot be loaded
+        raise FileNotFoundError(
+            f"{what}={name}: not a local directory, and the hub did not answer for it "
+            f"({type(err).__name__}: {str(err)[:200]})"
+        ) from err
+
+
+def load_pretrained(
+    path: str,
+    *,
+    attn_implementation: str = "sdpa",
+    dtype: Any = None,
+    trainable: bool = False,
+    input_grads: bool = False,
+) -> Any:
+    """A causal LM from a hub id or a local directory (a LoRA adapter directory included).
+
+    ``trainable``: LoRA adapters are loaded trainable; ``input_grads``: the base model's input
+    embeddings require grads (LoRA with gradient checkpointing).
+    """
     from pathlib import Path
 
     from transformers import AutoModelForCausalLM
@@ -69,17 +115,40 @@ def load_pretrained(path: str, *, attn_implementation: str = "sdpa", dtype: Any 
         base = AutoModelForCausalLM.from_pretrained(
             base_path, attn_implementation=attn_implementation, dtype=dtype
         )
-        return PeftModel.from_pretrained(base, path)
+        if input_grads:
+            base.enable_input_require_grads()
+        return PeftModel.from_pretrained(base, path, is_trainable=trainable)
     return AutoModelForCausalLM.from_pretrained(
         path, attn_implementation=attn_implementation, dtype=dtype
     )
 
 
-def load_tokenizer(path: str) -> Any:
-    """The tokenizer at ``path`` with a pad token (EOS when it has none), padding left."""
-    from transformers import AutoTokenizer
+#: ``tokenizer_class`` values of a tokenizer trained on the spot (``training.tokenizer``):
+#: a plain fast tokenizer whose ``tokenizer.json`` is the whole truth.
+PLAIN_TOKENIZER_CLASSES = ("PreTrainedTokenizerFast", "TokenizersBackend")
 
-    tok = AutoTokenizer.from_pretrained(path)
+
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer at ``path`` with a pad token (EOS when it has none).
+
+    A tokenizer trained on the spot is loaded as the plain fast tokenizer it was saved as:
+    ``AutoTokenizer`` would pick the model type's class (``Qwen2Tokenizer`` next to a qwen2
+    config) with another pre-tokenizer, and text with digits (``1984年``) would tokenize
+    differently from training.
+    """
+    import json
+    from pathlib import Path
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = Path(path) / "tokenizer_config.json"
+    tok: Any = None
+    if config.is_file() and (Path(path) / "tokenizer.json").is_file():
+        cls = json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class")
+        if cls in PLAIN_TOKENIZER_CLASSES:
+            tok = PreTrainedTokenizerFast.from_pretrained(path)
+    if tok is None:
+        tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -132,31 +201,3 @@ def decoder_layers(model: Any) -> list[Any]:
 
 def count_parameters(model: Any, *, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def flops_per_token(config: Any, seq_lengths: Iterable[int] | None = None) -> tuple[float, float]:
-    """Training FLOPs (forward + backward) per token of a decoder-only transformer.
-
-    Returns (dense, attention): dense = 6 x the matmul weights a token meets (every linear
-    layer and the LM head; embeddings are lookups); attention = the causal score and value
-    matmuls averaged per token over sequences of ``seq_lengths`` (each attends to itself
-    only, as in packed rows): forward 2 matmuls x 2 FLOPs x n^2/2 per layer and head-dim,
-    times 3 for forward + backward.
-    """
-    hidden = config.hidden_size
-    layers = config.num_hidden_layers
-    heads = config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    inter = config.intermediate_size
-    q_dim = heads * head_dim
-    kv_dim = kv_heads * head_dim
-    per_layer = hidden * q_dim + 2 * hidden * kv_dim + q_dim * hidden + 3 * hidden * inter
-    dense = 6.0 * (layers * per_layer + hidden * config.vocab_size)
-    attention = 0.0
-    if seq_lengths is not None:
-        lengths = list(seq_lengths)
-        tokens = sum(lengths)
-        if tokens:
-            attention = 3.0 * 2.0 * 2.0 * layers * q_dim * sum(n * n / 2 for n in lengths) / tokens
-    return dense, attention

@@ -32,17 +32,31 @@ RECORD = Record(
 GOOD = {"text": "<e1>Toyota</e1> is a company in <e2>Aichi Prefecture</e2>."}
 
 
-def translator(server: LocalOpenAIServer, *, method: str = "json_schema", retries: int = 2,
-               timeout: float = 10.0, cache: ResponseCache | None = None) -> Translator:
-    settings = LLMSettings(model="test", base_url=server.base_url, api_key="sk-test",
-                           method=method, timeout=timeout, max_retries=retries)  # type: ignore[arg-type]
-    return Translator(build_chat_model(settings), model_name="test", method=settings.method,
-                      cache=cache)
+def translator(
+    server: LocalOpenAIServer,
+    *,
+    method: str = "json_schema",
+    retries: int = 2,
+    timeout: float = 10.0,
+    cache: ResponseCache | None = None,
+) -> Translator:
+    settings = LLMSettings(
+        model="test",
+        base_url=server.base_url,
+        api_key="sk-test",
+        method=method,
+        timeout=timeout,
+        max_retries=retries,
+    )  # type: ignore[arg-type]
+    return Translator(
+        build_chat_model(settings), model_name="test", method=settings.method, cache=cache
+    )
 
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
 def test_translator_structured_methods(method: str) -> None:
-    with LocalOpenAIServer(ScriptedHandler([Answer(GOOD)])) as server:
+    # enforce_json_mention=False until the json_mode prompt says JSON (agents engineer)
+    with LocalOpenAIServer(ScriptedHandler([Answer(GOOD)]), enforce_json_mention=False) as server:
         draft = asyncio.run(translator(server, method=method)(RECORD, JA, EN))
         [request] = server.requests
     assert draft.answer == GOOD["text"]
@@ -58,7 +72,9 @@ def test_translator_structured_methods(method: str) -> None:
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling", "json_mode"])
 def test_translator_malformed_answer_is_a_finding(method: str) -> None:
-    with LocalOpenAIServer(ScriptedHandler([Answer("{not json at all")])) as server:
+    # enforce_json_mention=False until the json_mode prompt says JSON (agents engineer)
+    handler = ScriptedHandler([Answer("{not json at all")])
+    with LocalOpenAIServer(handler, enforce_json_mention=False) as server:
         draft = asyncio.run(translator(server, method=method)(RECORD, JA, EN))
     assert draft.answer is None
     [finding] = draft.findings
@@ -122,3 +138,93 @@ def test_translator_feedback_and_cache(tmp_path: Path) -> None:
     assert "<previous><e1>ヨシダ</e1></previous>" in msgs[-1][1]
     assert "still contains 'ヨシダ'" in msgs[-1][1]
     assert json.dumps(msgs, ensure_ascii=False).count("<source ") == 1
+
+
+# ---- issue 11: loose answers, retries that never repeat, the cache key ---------------------
+
+FENCED = "Sure! Here it is:\n```json\n" + json.dumps(GOOD) + "\n```"
+
+
+@pytest.mark.parametrize(
+    ("method", "reply", "note"),
+    [
+        ("json_schema", FENCED, "fence"),
+        ("json_mode", FENCED, "fence"),
+        (
+            "json_schema",
+            "The translation: " + json.dumps({**GOOD, "lang": "en"}) + " Enjoy.",
+            "prose",
+        ),
+        ("function_calling", "Sure: " + json.dumps(GOOD), "prose"),  # arguments that are not JSON
+        ("json_mode", {**GOOD, "confidence": 0.9}, "extra keys"),
+    ],
+)
+def test_translator_reads_loose_answers_tolerantly(method: str, reply: object, note: str) -> None:
+    with LocalOpenAIServer(ScriptedHandler([Answer(reply)])) as server:  # type: ignore[arg-type]
+        draft = asyncio.run(translator(server, method=method)(RECORD, JA, EN))
+    assert draft.answer == GOOD["text"]
+    [finding] = draft.findings
+    assert finding.code == Code.ANSWER_NORMALIZED and finding.severity == Severity.INFO
+    assert note in finding.message
+
+
+def test_translator_unparsable_answer_is_not_cached(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    with LocalOpenAIServer(ScriptedHandler([Answer("no idea"), Answer(GOOD)])) as server:
+        t = translator(server, cache=cache)
+
+        async def twice() -> tuple:
+            return await t(RECORD, JA, EN), await t(RECORD, JA, EN)
+
+        bad, good = asyncio.run(twice())
+        assert len(server.requests) == 2  # the bad answer was asked again, not replayed
+    assert bad.answer is None and bad.findings[0].code == Code.ANSWER_MALFORMED
+    assert good.answer == GOOD["text"] and len(cache) == 1
+
+
+def test_translator_cache_key_covers_model_method_schema_temperature() -> None:
+    from agents.cache import cache_key
+
+    msgs = [("system", "s"), ("human", "h")]
+    base = cache_key("m", "json_schema", msgs, schema={"a": 1}, temperature=0.0)
+    variants = [
+        cache_key("m2", "json_schema", msgs, schema={"a": 1}, temperature=0.0),
+        cache_key("m", "json_mode", msgs, schema={"a": 1}, temperature=0.0),
+        cache_key("m", "json_schema", msgs, schema={"a": 2}, temperature=0.0),
+        cache_key("m", "json_schema", msgs, schema={"a": 1}, temperature=0.7),
+        cache_key("m", "json_schema", [*msgs, ("human", "x")], schema={"a": 1}, temperature=0.0),
+    ]
+    assert len({base, *variants}) == 6
+    assert base == cache_key("m", "json_schema", list(msgs), schema={"a": 1}, temperature=0.0)
+
+
+def test_translator_retries_never_send_the_same_messages() -> None:
+    """The same wrong answer every time: attempt 3 rewords the feedback, attempt 4 would
+    repeat a request and stops with no_new_feedback, without a call."""
+    from agents.findings import Finding
+
+    bad = {"text": "<e1>Toyota</e1> is a company in Aichi Prefecture."}
+    feedback = [Finding.error(Code.MARKER_MISSING, "marker <e2> is missing")]
+    with LocalOpenAIServer(ScriptedHandler([], fallback=lambda r: Answer(bad))) as server:
+        t = translator(server)
+
+        async def attempts() -> list:
+            drafts = [await t(RECORD, JA, EN)]
+            for _ in range(3):
+                drafts.append(
+                    await t(
+                        RECORD, JA, EN, previous=drafts[-1].answer or bad["text"], feedback=feedback
+                    )
+                )
+            return drafts
+
+        drafts = asyncio.run(attempts())
+        requests = list(server.requests)
+    assert len(requests) == 3
+    bodies = [json.dumps(r.messages, ensure_ascii=False) for r in requests]
+    assert len(set(bodies)) == 3
+    assert "second time in a row" in bodies[2] and "second time in a row" not in bodies[1]
+    last = drafts[-1]
+    assert last.usage.calls == 0
+    [finding] = last.findings
+    assert finding.code == Code.NO_NEW_FEEDBACK and finding.severity == Severity.FATAL

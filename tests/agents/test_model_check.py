@@ -1,4 +1,4 @@
-"""The model check: agreement, disagreement findings, calibration, and the feedback loop."""
+"""The model check: agreement, disagreement findings, and the feedback loop (calibration and\nloading: tests/training/test_verifier_model.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from agents.findings import Code, Severity
-from agents.model_check import (
-    Calibration,
-    OIELLMCheck,
-    calibrate,
-    compare,
-    quantile_of,
-)
+from agents.model_check import OIELLMCheck, compare
+from agents.prompts import PROBE_SYSTEM
 from mre import Record, Span, Task
 
 pytestmark = pytest.mark.timeout(300)
@@ -59,7 +54,11 @@ def record(
     )  # fmt: skip
 
 
-PROJECTED = [("Corporation", "Seiko Epson Corporation"), ("Location", "Suwa"), ("Person", "Hattori")]
+PROJECTED = [
+    ("Corporation", "Seiko Epson Corporation"),
+    ("Location", "Suwa"),
+    ("Person", "Hattori"),
+]
 
 
 @pytest.mark.parametrize(
@@ -84,7 +83,10 @@ def test_model_check_compare_both_empty_agree() -> None:
 
 def test_model_check_compare_normalizes_like_eval_metrics() -> None:
     wide = "ＳＯＮＹ makes things."
-    got = compare(record(wide, [("Corporation", "ＳＯＮＹ")]), record("SONY makes things.", [("Corporation", "SONY")]))
+    got = compare(
+        record(wide, [("Corporation", "ＳＯＮＹ")]),
+        record("SONY makes things.", [("Corporation", "SONY")]),
+    )
     assert got.disagreement == 0.0
 
 
@@ -109,7 +111,11 @@ def test_model_check_flags_disagreement_above_threshold(model_pairs, threshold, 
 
 
 def test_model_check_finding_says_what_the_model_saw() -> None:
-    model_pairs = [("Corporation", "Seiko Epson Corporation"), ("Location", "Epson"), ("Location", "Hattori")]
+    model_pairs = [
+        ("Corporation", "Seiko Epson Corporation"),
+        ("Location", "Epson"),
+        ("Location", "Hattori"),
+    ]
     check = OIELLMCheck(FakeOIELLM({TEXT: model_pairs}), 0.3)
     (finding,) = check(record(TEXT, PROJECTED))
     # missed: Suwa; unmarked: Epson; another kind: Hattori (Person -> Location)
@@ -138,51 +144,6 @@ def test_model_check_caches_by_text() -> None:
     assert check.calls == 2
 
 
-@pytest.mark.parametrize(
-    ("values", "q", "expected"),
-    [
-        ([0.0, 0.2, 0.5, 1.0], 0.9, 0.85),  # position 2.7: 0.5 + 0.7 * (1.0 - 0.5)
-        ([0.0, 0.2, 0.5, 1.0], 0.5, 0.35),  # position 1.5
-        ([0.3], 0.9, 0.3),
-        ([1.0, 0.0, 0.0, 0.0, 0.0], 0.9, 0.6),  # position 3.6 of sorted [0,0,0,0,1]
-        ([0.1, 0.4], 0.0, 0.1),
-        ([0.1, 0.4], 1.0, 0.4),
-    ],
-)
-def test_model_check_quantile_interpolates(values, q, expected) -> None:
-    assert quantile_of(values, q) == pytest.approx(expected)
-
-
-def test_model_check_calibrates_on_a_gold_slice(tmp_path: Path) -> None:
-    texts = [f"Hattori met Kato in Suwa, day {i}." for i in range(5)]
-    gold_pairs = [("Person", "Hattori"), ("Person", "Kato"), ("Location", "Suwa")]
-    gold = [record(t, gold_pairs) for t in texts]
-    answers = {
-        texts[0]: gold_pairs,  # 0.0
-        texts[1]: gold_pairs,  # 0.0
-        texts[2]: gold_pairs[:2],  # tp 2, fn 1: 1 - 4/5 = 0.2
-        texts[3]: gold_pairs[:1],  # tp 1, fn 2: 1 - 2/4 = 0.5
-        texts[4]: [],  # 1.0
-    }
-    cal = calibrate(FakeOIELLM(answers), gold, quantile=0.75, max_new_tokens=64)
-    # sorted [0, 0, 0.2, 0.5, 1.0], position 0.75 * 4 = 3: 0.5
-    assert cal.disagreements == pytest.approx([0.0, 0.0, 0.2, 0.5, 1.0])
-    assert cal.threshold == pytest.approx(0.5)
-    assert cal.mean_disagreement == pytest.approx(0.34)
-    assert cal.n == 5
-    cal.save(tmp_path)
-    back = Calibration.read(tmp_path)
-    assert back == cal
-    # at the calibrated threshold, the gold record with disagreement 1.0 is flagged, the rest pass
-    check = OIELLMCheck(FakeOIELLM(answers), back.threshold)
-    assert [bool(check(g)) for g in gold] == [False, False, False, False, True]
-
-
-def test_model_check_load_without_calibration_says_how(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"python -m agents\.model_check"):
-        OIELLMCheck.load(tmp_path)
-
-
 def test_model_check_rejects_threshold_out_of_range() -> None:
     with pytest.raises(ValueError, match="threshold"):
         OIELLMCheck(FakeOIELLM({}), 1.5)
@@ -197,6 +158,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     from training.config import load_config
     from training.train import main as train_main
+    from training.verifier_model import Calibration
 
     out = tmp_path_factory.mktemp("ckpt")
     cfg = load_config(
@@ -211,7 +173,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     final = train_main(cfg).final_dir
     assert final is not None
-    Calibration(threshold=0.25, quantile=0.9, n=0, mean_disagreement=0.0, max_new_tokens=16).save(final)
+    Calibration(threshold=0.25, quantile=0.9, n=0, mean_disagreement=0.0, max_new_tokens=16).save(
+        final
+    )
     return final
 
 
@@ -234,7 +198,8 @@ def test_model_check_feedback_reaches_the_translator(
     handler = RecordedTranslator()
     with LocalOpenAIServer(handler) as server:
         rc = main([*args, "--base-url", server.base_url], environ={"OPENAI_API_KEY": "sk-test"})
-        requests = list(server.requests)
+        # the endpoint probe at start-up is not a translation request
+        requests = [r for r in server.requests if PROBE_SYSTEM not in r.all_text]
     assert rc == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     if not with_check:  # switched off: the recorded translations pass the rule checks

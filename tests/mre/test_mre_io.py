@@ -450,3 +450,58 @@ def test_io_jsonl_writer_refuses_after_close(tmp_path: Path) -> None:
     out.close()
     with pytest.raises(ValueError, match="closed"):
         out.write({"id": "x"})
+
+
+# ---- issue 11: bad bytes, a BOM, the caller's limits --------------------------------------
+
+
+def test_io_invalid_utf8_line_is_one_reject_and_reading_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    good = [_line(_rec(f"r{i}")).encode("utf-8") for i in (1, 3)]
+    bad = _line(_rec("r2")).encode("utf-8").replace("大阪".encode(), b"\xff\xfe\xe5")
+    path.write_bytes(b"\n".join([good[0], bad, good[1]]) + b"\n")
+    with pytest.raises(RecordError) as info:
+        list(read_records(path))
+    assert (info.value.line, "not valid UTF-8" in info.value.reason) == (2, True)
+    rejects = io.StringIO()
+    reader = read_records(path, strict=False, rejects=rejects)
+    assert [r.id for r in reader] == ["r1", "r3"]
+    (row,) = [json.loads(line) for line in rejects.getvalue().splitlines()]
+    assert (row["line"], row["kind"]) == (2, "invalid_utf8")
+    assert "byte(s) ff at byte" in row["reason"]
+
+
+def test_io_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (_line(_rec("r1")) + "\n").encode("utf-8"))
+    assert detect_format(path) == "jsonl"
+    assert [r.id for r in read_records(path)] == ["r1"]
+
+
+def test_io_invalid_utf8_in_a_json_list_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "list.json"
+    path.write_bytes(b'[\n{"id": "r1",\n "text": "\xff"}\n]\n')
+    with pytest.raises(RecordError) as info:
+        list(read_records(path, fmt="jsonl"))
+    assert info.value.line == 3 and "UTF-8" in info.value.reason
+
+
+def test_io_expect_lang_and_max_chars_reject_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "data.jsonl"
+    long_text = "東京" + "あ" * 50
+    rows = [
+        _rec("r1"),
+        _rec("r2", lang="en"),
+        _rec("r3", text=long_text, spans=_spans((0, 2, "東京"))),
+        _rec("r4"),
+    ]
+    path.write_text("\n".join(_line(r) for r in rows) + "\n", encoding="utf-8")
+    rejects = io.StringIO()
+    reader = read_records(path, strict=False, rejects=rejects, expect_lang="ja", max_chars=20)
+    assert [r.id for r in reader] == ["r1", "r4"]
+    got = [json.loads(line) for line in rejects.getvalue().splitlines()]
+    assert [(g["line"], g["record_id"], g["kind"]) for g in got] == [
+        (2, "r2", "wrong_language"),
+        (3, "r3", "too_long"),
+    ]
+    assert "52 characters" in got[1]["reason"] and "20" in got[1]["reason"]

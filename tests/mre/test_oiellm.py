@@ -361,3 +361,52 @@ def test_format_decode_pair_reads_mmm_items() -> None:
         decode_pair("a b/NER", "x/NER/:T;zzz", lang="en", task="SCNM")
     lenient = decode_pair("a b/NER", "x/NER/:T;zzz", lang="en", task="SCNM", strict=False)
     assert lenient.meta["parse_errors"]
+
+
+# -- the paper's format: no escapes; the escaped form is still read ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs", "output"),
+    [
+        ("CBU-87/Bは新型である。", [("製品名", "CBU-87/B")], "/NER/:製品名;CBU-87/B"),
+        ("A:B likes C;D.", [("X", "A:B"), ("Y", "C;D")], "/NER/:X;A:B:Y;C;D"),
+        ("Tag #1 and tag", [("T", "Tag #1"), ("T", "tag")], "/NER/:T;Tag #1:T;tag"),
+        ("a:b:c a", [("L", "a:b"), ("L", "c")], "/NER/:L;a:b:L;c"),
+    ],
+)
+def test_format_writes_fields_as_the_paper_does(
+    text: str, pairs: list[tuple[str, str]], output: str
+) -> None:
+    spans = []
+    for label, name in pairs:
+        start = text.index(name)
+        spans.append(Span(start=start, end=start + len(name), text=name, label=label))
+    r = Record(id="p", lang="ja", task=Task.SCNM, text=text, spans=spans)
+    assert encode(r)[1] == output
+    back, errors = decode_with_errors(output, text=text, task="SCNM", lang="ja")
+    assert errors == [] and same(back, r)
+
+
+def test_format_still_reads_the_escaped_form() -> None:
+    text = "CBU-87/Bと新型A:Bを発表"
+    back, errors = decode_with_errors(
+        "/NER/:製品名;CBU-87\\/B:製品名;A\\:B", text=text, task="SCNM", lang="ja"
+    )
+    assert errors == []
+    assert [s.text for s in back.spans] == ["CBU-87/B", "A:B"]
+
+
+def test_format_shared_records_carry_no_escapes() -> None:
+    from mre.io import read_records
+
+    files = sorted(_shared_data().rglob("*.jsonl"))
+    if not files:
+        pytest.skip(f"no shared data under {_shared_data()}")
+    escaped = [
+        r.id
+        for path in files
+        for r in read_records(path, fmt="auto")
+        if "\\" in encode(r)[1] and not any("\\" in s.text for s in r.spans)
+    ]
+    assert escaped == []

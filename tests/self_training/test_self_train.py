@@ -13,21 +13,14 @@ import pytest
 
 from agents.markers import mark, parse_markers
 from mre import Record, Span, Task, map_label, sort_spans
-from self_training.loop import (
-    GoldIndex,
-    GoldLeakError,
-    SelfTrainConfig,
-    cap_model_verified,
-    config_from_dict,
-    load_config,
-    should_stop,
-    text_key,
-)
+from self_training.config import SelfTrainConfig, config_from_dict, load_config
+from self_training.gold import GoldIndex, GoldLeakError, text_key
+from self_training.policy import cap_model_verified, should_stop
 
 pytestmark = pytest.mark.timeout(600)
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "training" / "configs").glob("self_train*.yaml"))
+CONFIGS = sorted((ROOT / "self_training" / "configs").glob("self_train*.yaml"))
 N_GOLD, PER_ROUND, CAP = 6, 6, 0.25
 
 
@@ -160,7 +153,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def make_config(setup: dict[str, Any], base_url: str, max_rounds: int) -> SelfTrainConfig:
-    cfg = load_config(ROOT / "training" / "configs" / "self_train_tiny.yaml")
+    cfg = load_config(ROOT / "self_training" / "configs" / "self_train_tiny.yaml")
     return dataclasses.replace(
         cfg,
         input=str(ROOT / "examples" / "demo.jsonl"),
@@ -181,10 +174,12 @@ def make_config(setup: dict[str, Any], base_url: str, max_rounds: int) -> SelfTr
 
 
 def request_ids(requests: list[Any]) -> set[str]:
+    """The source ids of the translation requests (the endpoint probe at start-up is not one)."""
+    from agents.prompts import PROBE_SYSTEM
     from tests.llm_fakes import RecordedTranslator
 
     finder = RecordedTranslator()
-    return {(finder.entry(r) or {}).get("id", "?") for r in requests}
+    return {(finder.entry(r) or {}).get("id", "?") for r in requests if PROBE_SYSTEM not in r.all_text}
 
 
 def test_self_train_two_rounds_resume_accumulate_guard_cap(setup: dict[str, Any]) -> None:
@@ -290,11 +285,11 @@ def test_self_train_refuses_a_changed_gold_set(setup: dict[str, Any], tmp_path: 
     cfg = dataclasses.replace(cfg, gold_files=[str(gold)], out_dir=str(tmp_path / "run"))
     run = SelfTrain(cfg, environ={})
     run.run.mkdir(parents=True)
-    run._load_state()
-    run._save_state()
+    run.load_state()
+    run.save_state()
     gold.write_text(gold.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="gold_sha256 changed"):
-        SelfTrain(cfg, environ={})._load_state()
+        SelfTrain(cfg, environ={}).load_state()
 
 
 def test_self_train_train_launcher_runs_a_child_process(setup: dict[str, Any], tmp_path: Path) -> None:
@@ -303,6 +298,7 @@ def test_self_train_train_launcher_runs_a_child_process(setup: dict[str, Any], t
 
     import yaml
 
+    from self_training import steps
     from self_training.loop import SelfTrain
 
     fake = tmp_path / "fake_launcher.py"  # stands in for torchrun: records its argv, saves a model
@@ -322,8 +318,9 @@ def test_self_train_train_launcher_runs_a_child_process(setup: dict[str, Any], t
     rdir = tmp_path / "run" / "round-01"
     rdir.mkdir(parents=True)
     (rdir / "pool.jsonl").write_text(setup["demo"][-1].model_dump_json() + "\n", encoding="utf-8")
-    out = run._train(1, rdir, [])
-    assert out["final_dir"] == str(rdir / "model" / "final") and out["records"] == 1
+    out = steps.train(run.ctx, 1, rdir)
+    assert out.final_dir == str(rdir / "model" / "final") and out.records == 1
+    assert out.launcher == cfg.train_launcher and out.steps is None
     argv = json.loads((rdir / "model" / "argv.json").read_text())
     assert argv == ["-m", "training.train", "--config", str(rdir / "train.yaml")]
     written = yaml.safe_load((rdir / "train.yaml").read_text(encoding="utf-8"))

@@ -1,0 +1,60 @@
+"""Where a run keeps its checkpoints: SQLite beside the outputs (the default, no server), or
+PostgreSQL (`--store postgresql://...`, for runs over several machines)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+#: The PostgreSQL advisory lock held while a process creates the run's tables.
+SETUP_LOCK = 0x6D6D6D74  # "mmmt"
+
+
+def run_prefix(store: str | None, out: Path) -> str:
+    """What a run's thread ids start with: nothing in the run's own SQLite file; in a shared
+    PostgreSQL database, a hash of the output directory (the run the threads belong to)."""
+    if not is_postgres(store):
+        return ""
+    import hashlib
+
+    return hashlib.sha256(str(out.resolve()).encode("utf-8")).hexdigest()[:10] + "/"
+
+
+def is_postgres(store: str | Path | None) -> bool:
+    return isinstance(store, str) and store.startswith(("postgresql://", "postgres://"))
+
+
+@asynccontextmanager
+async def open_checkpointer(store: str | Path) -> AsyncIterator[Any]:
+    """An async LangGraph checkpoint saver on `store`, set up, with the state's serializer."""
+    from graphs.state import serializer
+
+    if is_postgres(store):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg import AsyncConnection
+        from psycopg.rows import dict_row
+
+        async with await AsyncConnection.connect(
+            str(store), autocommit=True, prepare_threshold=0, row_factory=dict_row
+        ) as conn:
+            saver = AsyncPostgresSaver(conn, serde=serializer())  # type: ignore[arg-type]
+            # workers and machines start together: one of them creates the tables
+            await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            try:
+                await saver.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+            yield saver
+        return
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with aiosqlite.connect(str(store), timeout=60) as conn:
+        lite = AsyncSqliteSaver(conn, serde=serializer())
+        await lite.setup()
+        # WAL is set by setup(); NORMAL syncs at checkpoints of the WAL only: a kill -9 loses
+        # nothing, a power loss at most the last commits (the outputs decide what is done)
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        yield lite
