@@ -40,7 +40,8 @@ from word_tokenizers.scripts import script_of
 POSITIVE = 0.6
 
 _PRESERVED = re.compile(r"[A-Za-z0-9]+(?:[-/.+&'][A-Za-z0-9]+)*")
-_PHONETIC = {"Hiragana", "Katakana", "Hangul", "Latin"}
+#: Scripts that spell names by sound (hiragana mostly writes grammar: の, と).
+_PHONETIC = {"Katakana", "Hangul", "Latin"}
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ class EvidenceScorer:
                 self._han(rest, span_rest, label),
                 self._readings(rest, span_rest, label),
             ):
-                if evidence.raw is not None and (best.raw is None or evidence.raw > best.raw):
+                if evidence.raw is not None and (best.raw is None or _better(evidence, best)):
                     best = evidence
         for extra in (*self.source.evidence, *self.target.evidence):
             value = extra(entity, self.source, span, self.target)
@@ -229,7 +230,9 @@ class EvidenceScorer:
 
         if best.raw is None:
             # the rest of the span is missing (reads as 0) or cannot be compared (neutral 0.5)
-            return Evidence(pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved")
+            return Evidence(
+                pres if pres < 1 else None, mix(0.5 if _letters(span_rest) else 0.0), "preserved"
+            )
         score = mix(best.score) if best.score is not None else (pres if pres < 1 else None)
         return Evidence(score, mix(best.raw), best.kind)
 
@@ -271,6 +274,13 @@ class EvidenceScorer:
         phonetic = _share(entity, _PHONETIC) >= 0.5
         trusted = phonetic or label in self.source.name_labels or value >= POSITIVE
         return Evidence(value if trusted else None, value, "reading")
+
+
+def _better(a: Evidence, b: Evidence) -> bool:
+    """Trustworthy evidence beats untrustworthy; then the higher comparison wins."""
+    if (a.score is None) != (b.score is None):
+        return a.score is not None
+    return (a.raw or 0.0) > (b.raw or 0.0)
 
 
 @lru_cache(maxsize=64)

@@ -70,6 +70,10 @@ VERIFIER_FEEDBACK: dict[str, str] = {
         "characters for a source of {source_length}; robust z-score {z:.1f}): a clause seems "
         "to be missing; translate every part of the source text"
     ),
+    "content_dropped_numbers": (
+        "the source has the numbers {numbers}, which the translation lacks: the part of the "
+        "text that holds them seems to be missing; translate every part of the source text"
+    ),
     "review_rejected": (
         "a reviewer found that marker <e{index}> around {span!r} does not translate the entity "
         "{entity!r}{suggestion}; fix the translation of that entity and its marker"
@@ -81,7 +85,7 @@ REVIEW_SUGGESTION = "; it should be {corrected!r}"
 
 # ---- the reviewer agent -------------------------------------------------------------------
 
-REVIEWER_SYSTEM = """You are a bilingual reviewer of {source_name} -> {target_name} translations for an information-extraction dataset. In the source, entities are wrapped in numbered markers <e1>...</e1>, <e2>...</e2>, ...; the translation wraps what the translator took to be each entity's translation in the same marker. For every marker, judge whether the marked {target_name} span is the translation of the marked source entity: the same entity (not a neighbouring or swapped one), with the right extent (no extra words, nothing cut off). Where it is not, give the corrected span: the exact words of the translation (copied from it) that translate the entity, or your own translation of the entity when the translation lacks it. Answer for every marker, in order."""
+REVIEWER_SYSTEM = """You are a bilingual reviewer of {source_name} -> {target_name} translations for an information-extraction dataset. In the source, entities are wrapped in numbered markers <e1>...</e1>, <e2>...</e2>, ...; the translation wraps what the translator took to be each entity's translation in the same marker. For every marker, judge whether the marked {target_name} span is the translation of the marked source entity: the same entity (not a neighbouring or swapped one), with the right extent (no extra words, nothing cut off). Where it is not, give the corrected span: the exact words of the translation (copied from it) that translate the entity, or your own translation of the entity when the translation lacks it. Answer for every marker, in order, as a JSON object: {{"verdicts": [{{"index": 1, "correct": true, "corrected": null}}, ...]}}."""
 
 REVIEWER_USER = """<source lang="{source_lang}">{marked_source}</source>
 <translation lang="{target_lang}">{marked_translation}</translation>

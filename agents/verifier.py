@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,15 +47,17 @@ class VerifierConfig:
     max_length_ratio: float = 2.5
     min_source_chars_for_ratio: int = 12
     meaning: bool = True  # the entity-evidence checks (swap, substitution, extent, dropped)
-    swap_gain: float = 0.3  # mean score gain per moved entity that makes a swap "clear"
-    swap_min: float = 0.5  # each moved entity must score at least this in its better place
-    substitute_below: float = 0.25  # a trusted score below this is a substituted name...
+    swap_gain: float = 0.35  # an entity scores this much better in another marker's span...
+    swap_min: float = 0.6  # ...and at least this there...
+    swap_loss: float = 0.1  # ...while no other entity of the swap loses more than this
+    substitute_below: float = 0.3  # a trusted score below this is a substituted name...
     substitute_gap: float = 0.4  # ...and this far below the label's median in the run
     extent_gain: float = 0.15  # a sub-span / extension must score this much better...
-    extent_min: float = 0.7  # ...and at least this (an extension of a cut-short span)
+    extent_min: float = 0.5  # ...and at least this (an extension of a cut-short span)
     widen_min: float = 0.85  # a sub-span must read like the whole entity to call a span widened
     extent_tokens: int = 3  # tokens tried when trimming or extending a span
-    dropped_z: float = -2.5  # robust z-score of log(length ratio) below which content was dropped
+    dropped_z: float = -2.0  # robust z-score of log(length ratio) below which content was dropped
+    dropped_min_source_chars: int = 30  # shorter sources vary too much in length ratio
     dropped_min_samples: int = 20  # run samples needed before the run's own spread is used
     prior_log_scale: float = 0.25  # spread of log ratios assumed until then (demo: 0.1-0.23)
 
@@ -65,9 +69,11 @@ UNCERTAIN = frozenset(
 )
 
 
-def feedback(code: Code, **values: Any) -> str:
-    """The feedback sentence of a finding, from its template in `agents.prompts`."""
-    return VERIFIER_FEEDBACK[code.value].format(**values)
+def feedback(code: Code | str, **values: Any) -> str:
+    """The feedback sentence of a finding, from its template in `agents.prompts` (keyed by
+    the code, or by a variant key such as "content_dropped_numbers")."""
+    key = code.value if isinstance(code, Code) else code
+    return VERIFIER_FEEDBACK[key].format(**values)
 
 
 @dataclass
@@ -79,16 +85,26 @@ class RunStats:
     and uses the prior spread until it has `VerifierConfig.dropped_min_samples` again."""
 
     window: int = 2000
+    min_scale: float = 0.2  # floor of the spread (log units): ~20% length variation is normal
     ratios: dict[str, deque[float]] = field(default_factory=dict)
     scores: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
 
-    def add(self, target: str, log_ratio: float | None, scores: Sequence[tuple[str, float]]) -> None:
+    def add(
+        self, target: str, log_ratio: float | None, scores: Sequence[tuple[str, float]]
+    ) -> None:
         if log_ratio is not None:
             self.ratios.setdefault(target, deque(maxlen=self.window)).append(log_ratio)
         for label, score in scores:
             self.scores.setdefault((target, label), deque(maxlen=self.window)).append(score)
 
-    def ratio_z(self, target: str, log_ratio: float, prior_center: float, prior_scale: float, min_samples: int) -> float:
+    def ratio_z(
+        self,
+        target: str,
+        log_ratio: float,
+        prior_center: float,
+        prior_scale: float,
+        min_samples: int,
+    ) -> float:
         """Robust z-score (median, 1.4826 MAD) of `log_ratio` against the run's ratios."""
         seen = self.ratios.get(target)
         if seen is None or len(seen) < min_samples:
@@ -96,7 +112,7 @@ class RunStats:
         values = sorted(seen)
         median = _median(values)
         mad = _median(sorted(abs(v - median) for v in values))
-        scale = max(1.4826 * mad, 0.05)
+        scale = max(1.4826 * mad, self.min_scale)
         return (log_ratio - median) / scale
 
     def label_median(self, target: str, label: str, min_samples: int = 5) -> float | None:
@@ -120,7 +136,9 @@ class Verdict:
     span_map: list[int] = field(default_factory=list)  # target span i -> source span index
 
 
-def build_record(source: Record, target: Language, alignment: Alignment, labels: LabelMap) -> tuple[Record, list[int]] | None:
+def build_record(
+    source: Record, target: Language, alignment: Alignment, labels: LabelMap
+) -> tuple[Record, list[int]] | None:
     """The target-language record, or None when a span or a label is missing."""
     n = len(source.spans)
     if len(alignment.projected) != n or any(lab is None for lab in labels.span_labels):
@@ -170,6 +188,8 @@ def check(
     if cfg.meaning:
         if not any(f.code == Code.LENGTH_RATIO for f in findings):
             findings += _dropped(source.text, text, source_lang, target, cfg, stats)
+        if not any(f.code == Code.CONTENT_DROPPED for f in findings):
+            findings += _numbers(source.text, text)
         findings += meaning_checks(source, source_lang, target, alignment, cfg, stats)
     return findings
 
@@ -236,8 +256,11 @@ def _settle_doubts(
             if why is not None:
                 out.append(
                     Finding.info(
-                        Code.DOUBT_KEPT, f"{f.code.value} kept ({why}): {f.message}", span=f.span,
-                        doubt=f.code.value, **f.data,
+                        Code.DOUBT_KEPT,
+                        f"{f.code.value} kept ({why}): {f.message}",
+                        span=f.span,
+                        doubt=f.code.value,
+                        **f.data,
                     )
                 )
                 continue
@@ -322,17 +345,35 @@ def _dropped(
 ) -> list[Finding]:
     """A translation much shorter than this run's translations into `target` usually are."""
     log_ratio = _log_ratio(source_text, text, cfg)
-    if log_ratio is None:
+    if log_ratio is None or len(source_text) < cfg.dropped_min_source_chars:
         return []
     center = math.log(target.length_factor / source_lang.length_factor)
     run = stats or RunStats()
     z = run.ratio_z(target.code, log_ratio, center, cfg.prior_log_scale, cfg.dropped_min_samples)
     if z >= cfg.dropped_z:
         return []
-    message = feedback(
-        Code.CONTENT_DROPPED, length=len(text), source_length=len(source_text), z=z
-    )
+    message = feedback(Code.CONTENT_DROPPED, length=len(text), source_length=len(source_text), z=z)
     return [Finding.error(Code.CONTENT_DROPPED, message, z=round(z, 2), length=len(text))]
+
+
+_NUMBER = re.compile(r"\d{3,}(?![\d万億千百])")
+
+
+def _numbers(source_text: str, text: str) -> list[Finding]:
+    """Numbers of three digits or more (years, counts, codes: rarely spelled out in words, unlike
+    "第19王朝" -> "Nineteenth Dynasty") in the source that the translation lacks: the clause that
+    held them was probably dropped."""
+    wanted = _NUMBER.findall(unicodedata.normalize("NFKC", source_text))
+    if not wanted:
+        return []
+    have = unicodedata.normalize("NFKC", text)
+    have = re.sub(r"(?<=\d)[,，](?=\d{3})", "", have)
+    found = set(_NUMBER.findall(have))
+    missing = [n for n in dict.fromkeys(wanted) if n not in found]
+    if not missing:
+        return []
+    message = feedback("content_dropped_numbers", numbers=", ".join(missing))
+    return [Finding.error(Code.CONTENT_DROPPED, message, numbers=missing, length=len(text))]
 
 
 def _boundaries(alignment: Alignment) -> list[Finding]:
@@ -380,9 +421,7 @@ def _before_token_punctuation(
 def _pos(alignment: Alignment, allowed: frozenset[str]) -> list[Finding]:
     out: list[Finding] = []
     for index, p in sorted(alignment.projected.items()):
-        inside: list[Token] = [
-            t for t in alignment.tokens if t.start < p.end and t.end > p.start
-        ]
+        inside: list[Token] = [t for t in alignment.tokens if t.start < p.end and t.end > p.start]
         tags = sorted({t.pos for t in inside})
         if inside and not any(t.pos in allowed for t in inside):
             message = feedback(
@@ -436,20 +475,24 @@ def meaning_checks(
         return []
     sc = scorer(source_lang, target)
     entities = {i: source.spans[i - 1] for i in projected}
-    evidence = {i: sc.score(entities[i].text, p.text, entities[i].label) for i, p in projected.items()}
-    findings = _swaps(source, sc, projected, entities, evidence, cfg)
-    swapped = {f.span for f in findings} | {
-        i for f in findings for i in f.data.get("entities", [])
+    evidence = {
+        i: sc.score(entities[i].text, p.text, entities[i].label) for i, p in projected.items()
     }
+    findings = _swaps(source, sc, projected, entities, evidence, cfg)
+    swapped = {f.span for f in findings} | {i for f in findings for i in f.data.get("entities", [])}
     for index, p in projected.items():
         if index in swapped:
             continue
         entity = entities[index]
-        extent = _extent(sc, alignment, projected, index, entity.text, entity.label, evidence[index], target, cfg)
+        extent = _extent(
+            sc, alignment, projected, index, entity.text, entity.label, evidence[index], target, cfg
+        )
         if extent is not None:
             findings.append(extent)
             continue
-        found = _substituted(evidence[index], index, entity.text, entity.label, p.text, target, cfg, stats)
+        found = _substituted(
+            evidence[index], index, entity.text, entity.label, p.text, target, cfg, stats
+        )
         if found is not None:
             findings.append(found)
     return findings
@@ -472,7 +515,9 @@ def best_assignment(matrix: Sequence[Sequence[float]]) -> list[int]:
     if n <= 8:
         from itertools import permutations
 
-        best = max(permutations(range(n)), key=lambda perm: sum(matrix[i][perm[i]] for i in range(n)))
+        best = max(
+            permutations(range(n)), key=lambda perm: sum(matrix[i][perm[i]] for i in range(n))
+        )
         return list(best)
     cells = sorted(((matrix[i][j], i, j) for i in range(n) for j in range(n)), reverse=True)
     taken_r: dict[int, int] = {}
@@ -521,7 +566,14 @@ def _swaps(
         if b != a:
             continue
         gains = [matrix[x][best[x]] - matrix[x][x] for x in cycle]
-        if sum(gains) / len(cycle) < cfg.swap_gain or min(matrix[x][best[x]] for x in cycle) < cfg.swap_min:
+        top = max(range(len(cycle)), key=lambda k: gains[k])
+        # one entity reads clearly better in another marker's span, and no other entity of
+        # the cycle reads clearly worse in the span the better assignment gives it
+        if (
+            gains[top] < cfg.swap_gain
+            or matrix[cycle[top]][best[cycle[top]]] < cfg.swap_min
+            or min(gains) < -cfg.swap_loss
+        ):
             continue
         indices = [order[x] for x in cycle]
         same_label = len({entities[i].label for i in indices}) == 1
@@ -565,11 +617,19 @@ def _substituted(
     if median is not None and ev.score > median - cfg.substitute_gap:
         return None
     message = feedback(
-        Code.ENTITY_SUBSTITUTED, index=index, entity=entity, span=span, score=ev.score,
+        Code.ENTITY_SUBSTITUTED,
+        index=index,
+        entity=entity,
+        span=span,
+        score=ev.score,
         target_name=target.name,
     )
     return Finding.error(
-        Code.ENTITY_SUBSTITUTED, message, span=index, span_text=span, score=round(ev.score, 3),
+        Code.ENTITY_SUBSTITUTED,
+        message,
+        span=index,
+        span_text=span,
+        score=round(ev.score, 3),
         kind=ev.kind,
     )
 
@@ -602,29 +662,78 @@ def _extent(
         suggested = text[tokens[lo].start : tokens[hi].end]
         extra = [tokens[k].text for k in inside if k < lo or k > hi]
         message = feedback(
-            Code.SPAN_WIDENED, index=index, span=p.text, entity=entity, suggested=suggested,
+            Code.SPAN_WIDENED,
+            index=index,
+            span=p.text,
+            entity=entity,
+            suggested=suggested,
             extra=", ".join(repr(w) for w in extra),
         )
         return Finding.error(
             Code.SPAN_WIDENED, message, span=index, span_text=p.text, suggested=suggested, why=why
         )
 
-    # 1. function words at the edges (the span ran into its neighbours)
+    # 1. function words at the edges (the span ran into its neighbours): the language's edge
+    # words, or a last word the tagger calls a verb, particle, adverb... (when it tags)
     if len(words) >= 2:
         lo, hi = words[0], words[-1]
         while lo < hi and edge(lo, start=True):
             lo += 1
-        while hi > lo and edge(hi, start=False):
+        while hi > lo and (edge(hi, start=False) or _not_name_end(tokens[hi])):
             hi -= 1
         lo = min(k for k in words if k >= lo)
         hi = max(k for k in words if k <= hi)
         if (lo, hi) != (words[0], words[-1]):
             return widened(lo, hi, "edge words")
+    # 2. in a cased script, names are runs of capitalised words: lower-case words after the
+    # last capitalised one were swallowed; a capitalised word right next to the span is cut off
+    cased = [
+        k
+        for k in words
+        if tokens[k].text[0].isalpha()
+        and tokens[k].text[0].isupper() != tokens[k].text[0].islower()
+    ]
+    if cased:
+        caps = [k for k in cased if tokens[k].text[0].isupper()]
+        if caps and caps[0] == words[0] and words[-1] != caps[-1]:
+            trailing = [k for k in words if k > caps[-1]]
+            # two or more: one lower-case word is often part of the name ("NBA draft")
+            if len(trailing) >= 2 and all(
+                tokens[k].text.isalpha() and tokens[k].text.islower() for k in trailing
+            ):
+                return widened(words[0], caps[-1], "case")
+        grown_hi = last
+        while (
+            grown_hi + 1 < len(tokens)
+            and _capitalised(tokens[grown_hi + 1].text)
+            and _capitalised(tokens[grown_hi].text)
+            and not _gap(text, tokens, grown_hi, grown_hi + 1)
+            and all(
+                tokens[grown_hi + 1].end <= q.start or tokens[grown_hi + 1].start >= q.end
+                for i, q in projected.items()
+                if i != index
+            )
+        ):
+            grown_hi += 1
+        if grown_hi != last:
+            suggested = text[tokens[first].start : tokens[grown_hi].end]
+            missing = [tokens[k].text for k in range(last + 1, grown_hi + 1)]
+            message = feedback(
+                Code.SPAN_CUT_SHORT,
+                index=index,
+                span=p.text,
+                entity=entity,
+                suggested=suggested,
+                missing=", ".join(repr(w) for w in missing),
+            )
+            return Finding.error(
+                Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
+            )
     base = ev.raw
     if base is None:
         return None
     best: tuple[float, int, int] | None = None
-    # 2. a shorter sub-span scores clearly better
+    # 3. a shorter sub-span scores clearly better
     if len(words) >= 2:
         for cut_lo in range(0, min(cfg.extent_tokens, len(words) - 1) + 1):
             for cut_hi in range(0, min(cfg.extent_tokens, len(words) - 1 - cut_lo) + 1):
@@ -638,7 +747,7 @@ def _extent(
                     best = (value, lo, hi)
         if best is not None and best[0] >= cfg.widen_min and best[0] >= base + cfg.extent_gain:
             return widened(best[1], best[2], "score")
-    # 3. extending over adjacent words scores clearly better (the span was cut short)
+    # 4. extending over adjacent words scores clearly better (the span was cut short)
     others = [(q.start, q.end) for i, q in projected.items() if i != index]
 
     def free(k: int) -> bool:
@@ -670,13 +779,33 @@ def _extent(
         suggested = text[tokens[lo].start : tokens[hi].end]
         missing = [tokens[k].text for k in range(lo, hi + 1) if k < first or k > last]
         message = feedback(
-            Code.SPAN_CUT_SHORT, index=index, span=p.text, entity=entity, suggested=suggested,
+            Code.SPAN_CUT_SHORT,
+            index=index,
+            span=p.text,
+            entity=entity,
+            suggested=suggested,
             missing=", ".join(repr(w) for w in missing),
         )
         return Finding.error(
             Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
         )
     return None
+
+
+#: Universal POS tags that do not end a name: a span ending in one ran into the sentence.
+_NOT_NAME_END = frozenset({"VERB", "AUX", "ADP", "PART", "CCONJ", "SCONJ", "PRON", "ADV", "DET"})
+
+
+def _not_name_end(token: Token) -> bool:
+    """A tagged function word or verb, in a script whose tagger is trusted for it (dictionary
+    segmenters of Han text tag characters of names as verbs: 本能寺之变, 佐世保市)."""
+    return token.pos in _NOT_NAME_END and all(
+        script_of(ch) not in _UNSPACED for ch in token.text
+    )
+
+
+def _capitalised(word: str) -> bool:
+    return bool(word) and word[0].isalpha() and word[0].isupper()
 
 
 def _name_part(tokens: Sequence[Token], words: Sequence[int], lo: int, hi: int) -> bool:

@@ -253,6 +253,72 @@ def translation_markdown(run: Path, report: Mapping[str, Any], rel: str) -> list
     return lines
 
 
+def plot_evidence(evidence: Mapping[str, Mapping[str, Mapping[str, Any]]], path: Path) -> Path:
+    """Stacked histograms of the evidence scores of accepted spans, one panel per target."""
+    plt = _pyplot()
+    targets = sorted(evidence)
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5 * max(1, len(targets)), 3.5), squeeze=False)
+    edges = [i / 10 for i in range(10)]
+    for ax, target in zip(axes[0], targets, strict=False):
+        bottom = [0] * 10
+        for label, dist in sorted(evidence[target].items()):
+            hist = list(dist.get("histogram") or [0] * 10)
+            ax.bar(edges, hist, width=0.1, align="edge", bottom=bottom, label=label)
+            bottom = [b + h for b, h in zip(bottom, hist, strict=True)]
+        unknown = sum(int(d.get("unknown", 0)) for d in evidence[target].values())
+        ax.set_title(f"{target}: evidence per span ({unknown} unknown)")
+        ax.set_xlabel("score")
+        ax.set_xlim(0, 1)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def evidence_markdown(report: Mapping[str, Any], rel: str) -> list[str]:
+    """The meaning checks of a translation run: per-check counts, evidence per target and
+    label, the reviewer's cost and entities translated inconsistently."""
+    evidence = report.get("evidence") or {}
+    checks = report.get("checks") or {}
+    if not evidence and not checks:
+        return []
+    lines = ["## Meaning checks", ""]
+    if checks:
+        lines += _table(
+            ["check", "pairs flagged, finally accepted", "pairs flagged, finally rejected"],
+            [[c, v.get("accepted", 0), v.get("rejected", 0)] for c, v in checks.items()],
+        )
+        lines.append("")
+    if evidence:
+        lines += [f"![evidence]({rel}/evidence.png)", ""]
+        rows = [
+            [t, label, d.get("spans"), d.get("unknown"), _num(d.get("mean")), _num(d.get("p10")),
+             _num(d.get("p50")), _num(d.get("p90"))]
+            for t, labels in sorted(evidence.items())
+            for label, d in sorted(labels.items())
+        ]
+        lines += _table(["target", "label", "spans", "unknown", "mean", "p10", "p50", "p90"], rows)
+        lines.append("")
+    review = report.get("review") or {}
+    if review.get("calls"):
+        lines.append(
+            f"Reviewer: {review['calls']} calls ({review.get('calls_per_pair')} per pair), "
+            f"{review.get('prompt_tokens', 0) + review.get('completion_tokens', 0)} tokens, "
+            f"cost {review.get('cost_usd')} USD."
+        )
+    inconsistent = (report.get("inconsistent_entities") or {}).get("entities") or []
+    if inconsistent:
+        lines += ["", "Entities translated inconsistently:", ""]
+        lines += _table(
+            ["target", "source", "translations"],
+            [[e["target"], e["source"], "; ".join(f"{k} ({v})" for k, v in e["translations"].items())]
+             for e in inconsistent[:50]],
+        )
+    lines.append("")
+    return lines
+
+
 def write_markdown_report(run: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of `run` (Markdown + PNGs); returns the Markdown path."""
     run = Path(run)
@@ -290,6 +356,9 @@ def write_markdown_report(run: str | Path, out: str | Path | None = None) -> Pat
             "findings per code",
         )
         lines = translation_markdown(run, report, rel)
+        if report.get("evidence"):
+            plot_evidence(report["evidence"], plots / "evidence.png")
+        lines += evidence_markdown(report, rel)
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return md
 
