@@ -34,6 +34,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents.findings import Code, Finding
+from agents.prompts import (
+    MODEL_CHECK_EXTRA,
+    MODEL_CHECK_FEEDBACK,
+    MODEL_CHECK_MISSED,
+    MODEL_CHECK_RELABELLED,
+)
 from mre import Record, Task
 
 log = logging.getLogger(__name__)
@@ -119,23 +125,6 @@ def _named(items: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-#: The feedback sentences of a MODEL_DISAGREEMENT finding (what the translator reads). They
-#: belong in `agents/prompts.py` with the other feedback templates; kept here until it is moved.
-MODEL_CHECK_FEEDBACK = (
-    "an extraction model trained on earlier verified {lang} data reads your translation "
-    "differently from your markers (disagreement {disagreement:.2f}, allowed {threshold:.2f})."
-)
-MODEL_CHECK_MISSED = (
-    "It did not recognise these marked entities: {entities}; make each marked span the "
-    "complete, usual name of that entity."
-)
-MODEL_CHECK_EXTRA = (
-    "It found these entities that no marker covers exactly: {entities}; if one of them "
-    "translates a marked source entity, put the marker around exactly that name."
-)
-MODEL_CHECK_RELABELLED = (
-    "It read these as another kind of entity: {entities}; write the name so that its kind is clear."
-)
 
 
 def feedback_message(record: Record, cmp: Comparison, threshold: float) -> str:

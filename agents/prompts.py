@@ -173,3 +173,22 @@ TRANSLATOR_FEEDBACK_TEMPLATES: dict[str, str] = {
 #: the words (plain "OK"). The json_object rule needs the word JSON in a message.
 PROBE_SYSTEM = "This is a connection check of an OpenAI-compatible endpoint (JSON check)."
 PROBE_USER = "Reply with the single word OK and nothing else."
+
+
+#: The feedback sentences of a MODEL_DISAGREEMENT finding (`agents.model_check`): what the
+#: translator reads when the trained OIELLM disagrees with the markers.
+MODEL_CHECK_FEEDBACK = (
+    "an extraction model trained on earlier verified {lang} data reads your translation "
+    "differently from your markers (disagreement {disagreement:.2f}, allowed {threshold:.2f})."
+)
+MODEL_CHECK_MISSED = (
+    "It did not recognise these marked entities: {entities}; make each marked span the "
+    "complete, usual name of that entity."
+)
+MODEL_CHECK_EXTRA = (
+    "It found these entities that no marker covers exactly: {entities}; if one of them "
+    "translates a marked source entity, put the marker around exactly that name."
+)
+MODEL_CHECK_RELABELLED = (
+    "It read these as another kind of entity: {entities}; write the name so that its kind is clear."
+)
