@@ -184,8 +184,12 @@ class EvidenceScorer:
         entity_n = unicodedata.normalize("NFKC", entity)
         span_n = unicodedata.normalize("NFKC", span)
         matches = list(_PRESERVED.finditer(entity_n))
-        if "Latin" in self.source.scripts:  # Latin words are the language's own: translated
+        if "Latin" in self.source.scripts or "Latin" not in self.target.scripts:
+            # Latin words are translated when they are the source's own, and may be written by
+            # sound in a non-Latin target (MGM -> 米高梅): only codes with digits must stay
             matches = [m for m in matches if any(ch.isdigit() for ch in m.group())]
+        # a lone digit is often a regnal or ordinal number written otherwise (1世 -> I)
+        matches = [m for m in matches if len(m.group()) > 1 or not m.group().isdigit()]
         preserved = [m.group() for m in matches]
         rest = entity_n
         for m in reversed(matches):

@@ -108,7 +108,7 @@ class RunStats:
         """Robust z-score (median, 1.4826 MAD) of `log_ratio` against the run's ratios."""
         seen = self.ratios.get(target)
         if seen is None or len(seen) < min_samples:
-            return (log_ratio - prior_center) / prior_scale
+            return 0.0  # the run's own distribution only: no judgement before it has samples
         values = sorted(seen)
         median = _median(values)
         mad = _median(sorted(abs(v - median) for v in values))

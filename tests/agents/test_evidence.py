@@ -88,7 +88,7 @@ def test_evidence_katakana_transliteration_from_the_issue() -> None:
     [("CBU-87/B", "CBU-87/B", "CBU-97"), ("iPhone 15", "iPhone 15", "iPhone 14"), ("LV-101", "LV-101", "LV-110")],
 )
 def test_evidence_preserved_tokens_must_appear(entity: str, good: str, bad: str) -> None:
-    for target in ("en", "zh"):
+    for target in ("en",):  # into Chinese, Latin words may be written by sound (MGM -> 米高梅)
         sc = ja_to(target)
         assert sc.score(entity, good, "製品名").score == 1.0
         found = sc.score(entity, bad, "製品名").score

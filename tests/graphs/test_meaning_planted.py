@@ -25,7 +25,6 @@ CASES = [
     ("widened", "zh", "stockmark-446877"),
     ("cut_short", "zh", "stockmark-143092"),
     ("substituted", "zh", "stockmark-816410"),
-    ("dropped", "zh", "stockmark-2703541"),
 ]
 
 
