@@ -223,7 +223,14 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     source = get_language(args.source)
     languages = {t: get_language(t) for t in args.target}
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = None if args.no_cache else ResponseCache(args.out / "llm_cache.sqlite")
+    if args.no_cache:
+        cache = None
+    elif getattr(args, "store", None) is not None:  # the probe's answer goes where the run's do
+        from graphs.workers import open_cache
+
+        cache = open_cache(args.store)
+    else:
+        cache = ResponseCache(args.out / "llm_cache.sqlite")
     llm = build_chat_model(settings)
     endpoint = None
     if records:  # bad input costs nothing, not even the probe
