@@ -41,25 +41,23 @@ def cache_key(
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class ResponseCache:
-    """Thread-safe SQLite key/value store of answers (JSON), shared by concurrent calls."""
+class KeyValueCache:
+    """Thread-safe key/value store of answers (JSON) over one SQL connection, shared by
+    concurrent calls. Subclasses open `_conn` and give the three statements of their dialect."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    _select: str  # the value of one key
+    _upsert: str  # insert or replace (key, value)
+    _count: str  # the number of rows
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-        )
+        self._conn: Any = None
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._conn.execute(self._select, (key,)).fetchone()
             if row is None:
                 self.misses += 1
                 return None
@@ -70,15 +68,32 @@ class ResponseCache:
     def put(self, key: str, value: dict[str, Any]) -> None:
         blob = json.dumps(value, ensure_ascii=False)
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, blob)
-            )
+            self._conn.execute(self._upsert, (key, blob))
 
     def __len__(self) -> int:
         with self._lock:
-            (n,) = self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()
-        return int(n)
+            row = self._conn.execute(self._count).fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class ResponseCache(KeyValueCache):
+    """The LLM response cache in SQLite (`DIR/llm_cache.sqlite`)."""
+
+    _select = "SELECT value FROM responses WHERE key = ?"
+    _upsert = "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)"
+    _count = "SELECT COUNT(*) FROM responses"
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )

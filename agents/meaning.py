@@ -238,6 +238,22 @@ def _extent(
         word = tokens[k].text.lower()
         return word in target.edge_words and not (start and word in target.edge_start_ok)
 
+    def cut_short(lo: int, hi: int) -> Finding:
+        """The span should run over tokens lo..hi (it holds first..last of them)."""
+        suggested = text[tokens[lo].start : tokens[hi].end]
+        missing = [tokens[k].text for k in range(lo, hi + 1) if k < first or k > last]
+        message = feedback(
+            Code.SPAN_CUT_SHORT,
+            index=index,
+            span=p.text,
+            entity=entity,
+            suggested=suggested,
+            missing=", ".join(repr(w) for w in missing),
+        )
+        return Finding.error(
+            Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
+        )
+
     def widened(lo: int, hi: int, why: str) -> Finding:
         suggested = text[tokens[lo].start : tokens[hi].end]
         extra = [tokens[k].text for k in inside if k < lo or k > hi]
@@ -296,19 +312,7 @@ def _extent(
         ):
             grown_hi += 1
         if grown_hi != last:
-            suggested = text[tokens[first].start : tokens[grown_hi].end]
-            missing = [tokens[k].text for k in range(last + 1, grown_hi + 1)]
-            message = feedback(
-                Code.SPAN_CUT_SHORT,
-                index=index,
-                span=p.text,
-                entity=entity,
-                suggested=suggested,
-                missing=", ".join(repr(w) for w in missing),
-            )
-            return Finding.error(
-                Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
-            )
+            return cut_short(first, grown_hi)
     base = ev.raw
     if base is None:
         return None
@@ -355,20 +359,7 @@ def _extent(
             if value is not None and (grown is None or value > grown[0]):
                 grown = (value, lo, hi)
     if grown is not None and grown[0] >= cfg.extent_min and grown[0] >= base + cfg.extent_gain:
-        _, lo, hi = grown
-        suggested = text[tokens[lo].start : tokens[hi].end]
-        missing = [tokens[k].text for k in range(lo, hi + 1) if k < first or k > last]
-        message = feedback(
-            Code.SPAN_CUT_SHORT,
-            index=index,
-            span=p.text,
-            entity=entity,
-            suggested=suggested,
-            missing=", ".join(repr(w) for w in missing),
-        )
-        return Finding.error(
-            Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
-        )
+        return cut_short(grown[1], grown[2])
     return None
 
 
