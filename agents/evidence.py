@@ -56,6 +56,14 @@ class Evidence:
 UNKNOWN = Evidence(None, None, "none")
 
 
+def written_by_sound(text: str) -> bool:
+    """Whether an entity is written mostly in a phonetic script (katakana, hangul) with
+    hardly any kanji: a name spelled by sound, whose translation is spelled by sound too.
+    (アメリカ合衆国 and 快速エアポート, with kanji words of their own, are often translated
+    by meaning: United States, Rapid Airport.)"""
+    return _share(text, _PHONETIC - {"Latin"}) >= 0.5 and _share(text, {"Han"}) < 0.25
+
+
 def _letters(text: str) -> list[str]:
     return [ch for ch in text if ch.isalnum()]
 
@@ -130,7 +138,9 @@ def reading_similarity(a: str, b: str) -> float:
     joined = fuzz.ratio(a.replace(" ", ""), b.replace(" ", ""))
     ordered = fuzz.token_sort_ratio(a, b)
     sa, sb = _skeleton(a), _skeleton(b)
-    skeleton = fuzz.ratio(sa, sb) * 0.9 if min(len(sa), len(sb)) >= 3 else 0.0
+    # consonants alone (vowels differ most between romanizations): only for longer names,
+    # where three or fewer consonants would match unrelated short names
+    skeleton = fuzz.ratio(sa, sb) * 0.9 if min(len(sa), len(sb)) >= 4 else 0.0
     return max(joined, ordered, skeleton) / 100.0
 
 
@@ -138,11 +148,32 @@ def _han_chars(text: str) -> Counter[str]:
     return Counter(ch for ch in text if script_of(ch) == "Han")
 
 
-def _han_score(src_han: Counter[str], tgt_han: Counter[str], src_all_han: bool) -> float:
+#: Kana that a transliteration into Han characters rarely writes as a character of its own
+#: (the long-vowel mark, small kana, the middle dot).
+_QUIET_KANA = frozenset("ーァィゥェォャュョッヮヵヶぁぃぅぇぉゃゅょっゎ・")
+
+
+def _sounded_kana(text: str) -> int:
+    return sum(
+        1
+        for ch in text
+        if script_of(ch) in ("Katakana", "Hiragana") and ch not in _QUIET_KANA
+    )
+
+
+def _han_score(
+    src_han: Counter[str], tgt_han: Counter[str], src_all_han: bool, kana: int = 0
+) -> float:
     common = sum((src_han & tgt_han).values())
     recall = common / max(1, sum(src_han.values()))
-    if not src_all_han:  # kana parts become characters chosen by sound: only recall counts
-        return recall
+    if not src_all_han:
+        # kana parts become characters chosen by sound (ドナー湖 -> 唐纳湖): recall of the
+        # kanji, times how well the span's length fits the entity (one character per sounded
+        # kana and one spare at most, one per two kana at least), so a long span that merely
+        # contains 湖 does not fit, nor 北京 alone for 北京オリンピック
+        han, have = sum(src_han.values()), max(1, sum(tgt_han.values()))
+        fit = min(1.0, (han + kana + 1) / have, have / (han + kana / 2))
+        return recall * fit
     precision = common / max(1, sum(tgt_han.values()))
     return 0.0 if common == 0 else 2 * precision * recall / (precision + recall)
 
@@ -184,13 +215,21 @@ class EvidenceScorer:
         entity_n = unicodedata.normalize("NFKC", entity)
         span_n = unicodedata.normalize("NFKC", span)
         matches = list(_PRESERVED.finditer(entity_n))
-        if "Latin" in self.source.scripts or "Latin" not in self.target.scripts:
-            # Latin words are translated when they are the source's own, and may be written by
-            # sound in a non-Latin target (MGM -> 米高梅): only codes with digits must stay
+        if "Latin" in self.source.scripts:
+            # Latin words are translated when they are the source's own: only codes with digits
             matches = [m for m in matches if any(ch.isdigit() for ch in m.group())]
+        elif "Latin" not in self.target.scripts:
+            # a non-Latin target may write a Latin word by sound (Omega -> 欧米茄), seldom an
+            # acronym (DHL, JR, NBA stay; MGM -> 米高梅 is the rare exception: a doubt)
+            matches = [m for m in matches if any(ch.isdigit() for ch in m.group())
+                       or _ACRONYM.fullmatch(m.group())]
         # a lone digit is often a regnal or ordinal number written otherwise (1世 -> I)
         matches = [m for m in matches if len(m.group()) > 1 or not m.group().isdigit()]
         preserved = [m.group() for m in matches]
+        if "Latin" not in self.source.scripts and _alien_codes(entity_n, span_n):
+            # the span holds an acronym or a number the entity does not have (NBA选秀 for
+            # 第三次ポエニ戦争, "the 1971 ..."): another entity's name, or neighbouring words
+            return Evidence(0.0, 0.0, "preserved")
         rest = entity_n
         for m in reversed(matches):
             rest = rest[: m.start()] + " " + rest[m.end() :]
@@ -253,10 +292,14 @@ class EvidenceScorer:
         tgt = _han_chars(_cached(t_form, _strip_generic(span, _long(self.target.generic_words))))
         if not tgt:
             if _share(span, {"Han"}) == 0 and _letters(span):
-                return Evidence(0.0 if label in self.source.name_labels else None, 0.0, "han")
+                # a target that writes Han writes a kanji entity in Han (3年B組金八先生 is not
+                # "Omertà"); into other scripts only names are evidence
+                mostly_han = _share(stripped, {"Han"}) >= 0.5
+                against = label in self.source.name_labels or mostly_han
+                return Evidence(0.0 if against else None, 0.0, "han")
             return UNKNOWN
         all_han = _share(stripped, {"Han"}) >= 0.99
-        value = _han_score(src, tgt, all_han)
+        value = _han_score(src, tgt, all_han, _sounded_kana(stripped))
         trusted = all_han or label in self.source.name_labels or value >= POSITIVE
         return Evidence(value if trusted else None, value, "han")
 
@@ -268,9 +311,12 @@ class EvidenceScorer:
         if self.target.han_form is not None and _share(span, {"Han"}) > 0.5:
             # Chinese characters chosen by meaning or by sound: pinyin against romaji is weak
             # evidence, worth something only when it is high
+            # (an entity written by sound, in katakana or hangul, is transliterated or
+            # translated by meaning: its reading is trusted, a low one makes a doubt)
             a, b = self._source_reading(entity), self._target_reading(span)
             value = reading_similarity(a, b)
-            return Evidence(value if value >= 0.8 else None, value, "reading")
+            trusted = value >= 0.8 or written_by_sound(entity)
+            return Evidence(value if trusted else None, value, "reading")
         a, b = self._source_reading(entity), self._target_reading(span)
         if not a or not b:
             return UNKNOWN
@@ -278,6 +324,44 @@ class EvidenceScorer:
         phonetic = _share(entity, _PHONETIC) >= 0.5
         trusted = phonetic or label in self.source.name_labels or value >= POSITIVE
         return Evidence(value if trusted else None, value, "reading")
+
+
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,4}")
+_CODE = re.compile(r"[A-Za-z0-9]+")
+_DIGITS = re.compile(r"\d+")
+_KANJI_DIGITS = {ch: i for i, ch in enumerate("〇一二三四五六七八九")}
+
+
+def _kanji_numbers(text: str) -> set[str]:
+    """Numbers written in kanji numerals (三 -> 3, 二十三 -> 23, 十 -> 10), as digit strings."""
+    out: set[str] = set()
+    for run in re.findall(r"[〇一二三四五六七八九十百]+", text):
+        if "十" not in run and "百" not in run:
+            out.add("".join(str(_KANJI_DIGITS[ch]) for ch in run))
+            continue
+        total, current = 0, 0
+        for ch in run:
+            if ch in _KANJI_DIGITS:
+                current = _KANJI_DIGITS[ch]
+            else:
+                total += (current or 1) * (10 if ch == "十" else 100)
+                current = 0
+        out.add(str(total + current))
+    return out
+
+
+def _alien_codes(entity: str, span: str) -> bool:
+    """Whether `span` holds an acronym (NBA, UEFA) or a number that `entity` does not."""
+    entity_low = entity.lower()
+    entity_numbers = set(_DIGITS.findall(entity)) | _kanji_numbers(entity)
+    for m in _CODE.finditer(span):
+        word = m.group()
+        if _ACRONYM.fullmatch(word) and not word.isdigit() and word.lower() not in entity_low:
+            return True
+        for number in _DIGITS.findall(word):
+            if number not in entity_numbers and not any(number in n for n in entity_numbers):
+                return True
+    return False
 
 
 def _better(a: Evidence, b: Evidence) -> bool:

@@ -4,11 +4,12 @@ swapped entities, substituted names, spans widened or cut short."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from agents.aligner import Alignment, Projected
-from agents.evidence import Evidence, EvidenceScorer, scorer
+from agents.evidence import Evidence, EvidenceScorer, scorer, written_by_sound
 from agents.findings import Code, Finding
 from agents.verifier_config import UNSPACED_SCRIPTS, RunStats, VerifierConfig, feedback
 from mre import Record, Span
@@ -191,10 +192,15 @@ def _substituted(
     cfg: VerifierConfig,
     stats: RunStats | None,
 ) -> Finding | None:
-    if ev.score is None or ev.score >= cfg.substitute_below:
+    if ev.score is None:
+        return None
+    by_sound = written_by_sound(entity)
+    below = cfg.substitute_below_phonetic if by_sound else cfg.substitute_below
+    gap = cfg.substitute_gap_phonetic if by_sound else cfg.substitute_gap
+    if ev.score >= below:
         return None
     median = stats.label_median(target.code, label) if stats is not None else None
-    if median is not None and ev.score > median - cfg.substitute_gap:
+    if median is not None and ev.score > median - gap:
         return None
     message = feedback(
         Code.ENTITY_SUBSTITUTED,
@@ -281,6 +287,28 @@ def _extent(
         hi = max(k for k in words if k <= hi)
         if (lo, hi) != (words[0], words[-1]):
             return widened(lo, hi, "edge words")
+    # 1b. a word inside the span that starts a clause (是, 的; a verb the entity lacks): the
+    # span ran on past the entity into the sentence
+    inner = _clause_word(sc, tokens, words, entity, target)
+    if inner is not None:
+        kept, edge_word = inner
+        whole = ev.raw if ev.raw is not None else 0.0
+        part = sc.score(entity, text[tokens[words[0]].start : tokens[kept].end], label).raw
+        if edge_word or (part is not None and part >= whole):
+            return widened(words[0], kept, "clause word")
+    # 1c. the span stops inside a name joined by a middle dot or hyphen (米兰|·巴德利,
+    # Class 3|-B), before characters of the entity (马龙|制果), or before the kind word the
+    # entity has (恩施许家坪|机场 for 恩施許家坪空港)
+    others_at = [(q.start, q.end) for i, q in projected.items() if i != index]
+    grown_to = None
+    if tokens[last].end == p.end:
+        grown_to = _joined_end(text, tokens, last, others_at)
+        if grown_to is None:
+            grown_to = _han_end(sc, p.text, tokens, last, entity, others_at)
+        if grown_to is None:
+            grown_to = _generic_end(sc, text, tokens, first, last, entity, others_at)
+    if grown_to is not None:
+        return cut_short(first, grown_to)
     # 2. in a cased script, names are runs of capitalised words: lower-case words after the
     # last capitalised one were swallowed; a capitalised word right next to the span is cut off
     cased = [
@@ -302,7 +330,7 @@ def _extent(
         while (
             grown_hi + 1 < len(tokens)
             and _capitalised(tokens[grown_hi + 1].text)
-            and _capitalised(tokens[grown_hi].text)
+            and _capitalised(_compound_head(text, tokens, grown_hi))
             and not _gap(text, tokens, grown_hi, grown_hi + 1)
             and all(
                 tokens[grown_hi + 1].end <= q.start or tokens[grown_hi + 1].start >= q.end
@@ -373,6 +401,147 @@ def _not_name_end(token: Token) -> bool:
     return token.pos in _NOT_NAME_END and all(
         script_of(ch) not in UNSPACED_SCRIPTS for ch in token.text
     )
+
+
+#: Characters that join the parts of one name: a span never ends or starts at one.
+_NAME_JOINERS = "·・‧•"
+_HYPHENS = "-‐‑"
+
+
+def _compound_head(text: str, tokens: Sequence[Token], k: int) -> str:
+    """The first token of the hyphenated compound token k ends ("Honnō" for "Honnō-ji")."""
+    while (
+        k > 0
+        and tokens[k - 1].end <= tokens[k].start
+        and text[tokens[k - 1].end : tokens[k].start] == ""
+        and (tokens[k - 1].text in _HYPHENS or (k >= 2 and tokens[k - 1].text in _HYPHENS))
+    ):
+        k -= 1
+    while k > 0 and tokens[k].text in _HYPHENS:
+        k -= 1
+    return tokens[k].text
+
+
+def _free_token(tokens: Sequence[Token], k: int, others: Sequence[tuple[int, int]]) -> bool:
+    t = tokens[k]
+    return all(t.end <= s or t.start >= e for s, e in others)
+
+
+def _joined_end(
+    text: str, tokens: Sequence[Token], last: int, others: Sequence[tuple[int, int]]
+) -> int | None:
+    """The last token of the name the span ends inside: after a middle dot, always part of
+    the name; after a hyphen, only a capital, a digit or a single letter (not "Tokyo-based")."""
+    k = last
+    while k + 2 < len(tokens):
+        joiner, after = tokens[k + 1], tokens[k + 2]
+        if text[tokens[k].end : after.end] != joiner.text + after.text:
+            break  # spaces around: not one word
+        if not (_free_token(tokens, k + 1, others) and _free_token(tokens, k + 2, others)):
+            break
+        word = after.text
+        if joiner.text in _NAME_JOINERS and any(ch.isalnum() for ch in word):
+            k += 2
+        elif (
+            joiner.text in _HYPHENS
+            and word[:1].isalnum()
+            and (word[0].isupper() or word[0].isdigit() or len(word) == 1)
+        ):
+            k += 2
+        else:
+            break
+    return k if k != last else None
+
+
+def _han_end(
+    sc: EvidenceScorer,
+    span: str,
+    tokens: Sequence[Token],
+    last: int,
+    entity: str,
+    others: Sequence[tuple[int, int]],
+) -> int | None:
+    """The next token, when it holds Han characters of the entity that the span lacks."""
+    s_form, t_form = sc.source.han_form, sc.target.han_form
+    if s_form is None or t_form is None or last + 1 >= len(tokens):
+        return None
+    nxt = tokens[last + 1]
+    if nxt.start != tokens[last].end or not _free_token(tokens, last + 1, others):
+        return None
+    if nxt.text in sc.target.edge_words:
+        return None
+    wanted = _han_counter(s_form(entity))
+    have = _han_counter(t_form(span))
+    missing = wanted - have
+    adds = _han_counter(t_form(nxt.text))
+    return last + 1 if adds and (adds & missing) else None
+
+
+def _generic_end(
+    sc: EvidenceScorer,
+    text: str,
+    tokens: Sequence[Token],
+    first: int,
+    last: int,
+    entity: str,
+    others: Sequence[tuple[int, int]],
+) -> int | None:
+    """The next token, when it is the kind word (机场, 公司) of an entity that has one (空港,
+    株式会社) and the span has none."""
+    if last + 1 >= len(tokens):
+        return None
+    src_generic, tgt_generic = sc.source.generic_words, sc.target.generic_words
+    long_src = [g for g in src_generic if len(g) > 1]
+    if not any(entity.endswith(g) or entity.startswith(g) for g in long_src):
+        return None
+    span_words = [t.text.lower() for t in tokens[first : last + 1]]
+    if any(w in tgt_generic for w in span_words):
+        return None
+    nxt = tokens[last + 1]
+    gap = text[tokens[last].end : nxt.start]
+    if gap.strip() or not _free_token(tokens, last + 1, others):
+        return None
+    return last + 1 if nxt.text.lower() in tgt_generic and len(nxt.text) > 1 else None
+
+
+def _clause_word(
+    sc: EvidenceScorer,
+    tokens: Sequence[Token],
+    words: Sequence[int],
+    entity: str,
+    target: Language,
+) -> tuple[int, bool] | None:
+    """The last word before the first clause word inside the span (and whether that is an
+    edge word), in an unspaced script: an
+    edge word (是, 的), or a function word or verb whose characters the entity does not have
+    (使, 设有; a verb of the entity's own, 対抗 in 都市対抗野球, does not count)."""
+    if len(words) < 2 or target.han_form is None:
+        return None
+    s_form, t_form = sc.source.han_form, target.han_form
+    entity_han = _han_counter(s_form(entity)) if s_form is not None else Counter()
+    by_sound = written_by_sound(entity)
+    for n, k in enumerate(words[1:], start=1):
+        t = tokens[k]
+        if not all(script_of(ch) in UNSPACED_SCRIPTS for ch in t.text):
+            continue
+        chars = _han_counter(t_form(t.text))
+        own = bool(chars) and not (chars - entity_han)
+        if own:
+            continue
+        if t.text in target.edge_words:
+            return words[n - 1], True
+        if t.pos in _CLAUSE_POS and (len(t.text) >= 2 or not by_sound):
+            return words[n - 1], False
+    return None
+
+
+#: Tags of a word that starts a clause inside a span (particles such as 之 do occur inside
+#: names: 本能寺之变).
+_CLAUSE_POS = frozenset({"VERB", "AUX", "ADP", "CCONJ", "SCONJ", "PRON", "ADV"})
+
+
+def _han_counter(text: str) -> Counter[str]:
+    return Counter(ch for ch in text if script_of(ch) == "Han")
 
 
 def _capitalised(word: str) -> bool:

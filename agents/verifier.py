@@ -138,7 +138,8 @@ def verify(
     """Verdict on one attempt. `earlier` are the translator's and aligner's findings;
     `previous` the verifier's findings on the attempt before (an uncertain finding the
     translator answered with the same span is kept as a note); `vouched` are entities a
-    reviewer judged correct (uncertain findings about them become notes). An accepted answer
+    reviewer judged correct or whose span the run accepted before (uncertain findings about them
+    become notes). An accepted answer
     adds its length ratio and evidence scores to `stats` when `learn`."""
     cfg = config or VerifierConfig()
     checked = check(source, source_lang, target, alignment, config=cfg, stats=stats)
@@ -174,7 +175,7 @@ def _settle_doubts(
         if f.code in UNCERTAIN and f.severity == Severity.ERROR:
             why = None
             if f.span is not None and f.span in vouched:
-                why = "a reviewer judged it correct"
+                why = "a reviewer, or the run's translation memory, vouched for it"
             elif any(_same_doubt(f, p) for p in previous):
                 why = "the translator kept it after this feedback"
             if why is not None:

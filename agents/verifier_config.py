@@ -30,6 +30,10 @@ class VerifierConfig:
     swap_loss: float = 0.1  # ...while no other entity of the swap loses more than this
     substitute_below: float = 0.3  # a trusted score below this is a substituted name...
     substitute_gap: float = 0.4  # ...and this far below the label's median in the run
+    #: an entity written by sound (katakana, hangul) reads like its transliteration: a reading
+    #: below this is a doubt (retried once; kept when the answer repeats it)
+    substitute_below_phonetic: float = 0.5
+    substitute_gap_phonetic: float = 0.2
     extent_gain: float = 0.15  # a sub-span / extension must score this much better...
     extent_min: float = 0.5  # ...and at least this (an extension of a cut-short span)
     widen_min: float = 0.85  # a sub-span must read like the whole entity to call a span widened

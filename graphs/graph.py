@@ -113,6 +113,7 @@ async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
         config=ctx.verifier_config,
         stats=ctx.stats,
         previous=state.get("previous_findings", []),
+        vouched=_established_spans(ctx, state["target"], state["source"], alignment),
         learn=ctx.reviewer is None or ctx.review != "all",  # with "all", the review learns
     )
     decision = verdict.decision
@@ -126,6 +127,21 @@ def _alignment(ctx: TranslateContext, target: str, saved: DraftAlignment) -> Ali
         text=saved.text,
         tokens=ctx.tokenize(target, saved.text),  # cached since align
         projected={i: Projected(i, s, e, t) for i, s, e, t in saved.projected},
+    )
+
+
+def _established_spans(
+    ctx: TranslateContext, target: str, source: Any, alignment: Alignment
+) -> frozenset[int]:
+    """Entities whose span is the translation the run has accepted for them before (in the
+    translation memory): a doubt about them is settled (アメリカ合衆国 -> United States once
+    kept is not doubted again in every record)."""
+    if ctx.memory is None or not alignment.projected:
+        return frozenset()
+    entities = {i: source.spans[i - 1].text for i in alignment.projected}
+    known = ctx.memory.established(target, entities.values())
+    return frozenset(
+        i for i, p in alignment.projected.items() if known.get(entities[i]) == p.text
     )
 
 

@@ -24,10 +24,16 @@ def _converter(config: str) -> Any:
     return opencc.OpenCC(config)
 
 
+#: Japanese forms OpenCC's tables leave as they are (舎 is 舍 in Chinese; 働, a kanji made in
+#: Japan, is written 动 in 劳动), and traditional variants its t2s table keeps.
+_JAPANESE_EXTRA = str.maketrans({"舎": "舍", "働": "动", "澁": "涩", "鬭": "斗", "闘": "斗"})
+
+
 @lru_cache(maxsize=65536)
 def simplified(text: str, *, japanese: bool = False) -> str:
     """`text` with Han characters in simplified-Chinese form (`japanese`: through the
     Japanese-shinjitai table first)."""
     if japanese:
         text = _converter("jp2t").convert(text)
-    return str(_converter("t2s").convert(text))
+    text = str(_converter("t2s").convert(text))
+    return text.translate(_JAPANESE_EXTRA) if japanese else text

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -179,6 +180,51 @@ def romanize(text: str) -> str:
     return " ".join(" ".join(lazy_pinyin(text, errors="default")).split())
 
 
+#: Pinyin syllables that transliterate a bare consonant (克 ke for "k", 斯 si for "s"): written
+#: with the epenthetic vowel a Japanese reading gives the same consonant (ク ku, ス su, ド do).
+_BARE_CONSONANT = {
+    "ke": "ku", "ge": "gu", "le": "ru", "re": "ru", "he": "hu", "de": "do", "te": "to",
+    "se": "su", "ze": "zu", "ce": "tsu", "si": "su", "zi": "zu", "ci": "tsu", "shi": "shu",
+    "zhi": "ju", "chi": "chu", "ri": "ru", "er": "ru", "fu": "fu", "bu": "bu", "mu": "mu",
+}  # fmt: skip
+#: Initials whose sound in transliterations differs from their pinyin letter: x writes both
+#: "h" (希丁克 Hiddink) and "s" (西), so it is left out; j is "k"/"g" (加拿大 Canada).
+_INITIALS = {"x": "", "q": "ch", "j": "k", "zh": "j", "c": "ts"}
+#: Finals as a foreign name's vowels: 托 tuo "to", 奥 ao "o", 丁 ding "din".
+_FINALS = {
+    "uo": "o", "ao": "o", "ou": "o", "ong": "on", "eng": "en", "ing": "in", "ang": "an",
+    "iang": "ian", "ian": "ien", "iao": "io", "ei": "e", "v": "yu", "ve": "yue",
+}  # fmt: skip
+_SYLLABLE = re.compile(r"(zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw]?)([a-z]*)$")
+
+
+@lru_cache(maxsize=4096)
+def _sound(syllable: str) -> str:
+    bare = _BARE_CONSONANT.get(syllable)
+    if bare is not None:
+        return bare
+    m = _SYLLABLE.match(syllable)
+    if m is None:
+        return syllable
+    initial, final = m.groups()
+    return _INITIALS.get(initial, initial) + _FINALS.get(final, final)
+
+
+@lru_cache(maxsize=65536)
+def sound_reading(text: str) -> str:
+    """How a Chinese transliteration sounds, in the Latin spelling a Japanese or Western name
+    would use: pinyin with the transliteration conventions undone (希丁克 "xi ding ke" ->
+    "i din ku", close to Hiddink and ヒディンク "hidinku"). Latin words pass through; used as
+    the language's reading for entity evidence."""
+    words = []
+    for word in romanize(text).split():
+        if word.isascii() and word.isalpha() and word.islower():
+            words.append(_sound(word))
+        else:
+            words.append(word)
+    return " ".join(words)
+
+
 def han_form(text: str) -> str:
     """Han characters in simplified form (OpenCC t2s): traditional and simplified compare."""
     from word_tokenizers.lang._readings import simplified
@@ -199,7 +245,7 @@ LANGUAGE = Language(
     scripts=frozenset({"Han"}),
     foreign_ok=frozenset({"Latin"}),
     length_factor=0.75,  # median zh/ja length of the demo translations: 0.75
-    romanize=romanize,
+    romanize=sound_reading,
     han_form=han_form,
     generic_words=GENERIC_WORDS,
     edge_words=frozenset("的 了 和 与 及 在 是 于 从 对 把 被 将 为 也 并 而".split()),
