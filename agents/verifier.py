@@ -282,8 +282,16 @@ def _dropped(
     )
     if clause is not None:
         message = feedback("content_dropped_clause", clause=clause.text)
-        data = {"clause": clause.text, "coverage": round(clause.coverage, 2)}
-        return [Finding.error(Code.CONTENT_DROPPED, message, length=len(text), **data)]
+        coverage = round(clause.coverage, 2)
+        return [
+            Finding.error(
+                Code.CONTENT_DROPPED,
+                message,
+                length=len(text),
+                clause=clause.text,
+                coverage=coverage,
+            )
+        ]
     return _short(source_text, text, source_lang, target, cfg, stats)
 
 
@@ -305,9 +313,10 @@ def _short(
         z = stats.ratio_z(
             target.code, log_ratio, 0.0, cfg.dropped_prior_scale, cfg.dropped_min_samples
         )
+        limit = cfg.dropped_run_z
     else:
-        z = log_ratio / cfg.dropped_prior_scale
-    if z >= cfg.dropped_doubt_z:
+        z, limit = log_ratio / cfg.dropped_prior_scale, cfg.dropped_prior_z
+    if z >= limit:
         return []
     expected = round(expected_length(source_text, source_lang, target))
     message = feedback("content_dropped_length", length=len(text), expected=expected)
