@@ -78,6 +78,15 @@ VERIFIER_FEEDBACK: dict[str, str] = {
         "a reviewer found that marker <e{index}> around {span!r} does not translate the entity "
         "{entity!r}{suggestion}; fix the translation of that entity and its marker"
     ),
+    "content_dropped_length": (
+        "the translation seems too short for its source ({length} characters where about "
+        "{expected} are expected): a clause seems to be missing; translate every part of the "
+        "source text"
+    ),
+    "content_dropped_clause": (
+        "the part of the source {clause!r} seems to be missing from the translation (almost "
+        "none of its characters are found in it); translate every part of the source text"
+    ),
 }
 
 #: Appended to a REVIEW_REJECTED message when the reviewer proposed a corrected span.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from agents.aligner import Alignment, Projected
+from agents.coverage import clause_coverage, expected_length, log_residual, missing_clause
 from agents.findings import Code, Finding, Severity
 from agents.meaning import best_assignment, meaning_checks, span_evidence
 from agents.translator import LabelMap
@@ -156,7 +156,7 @@ def verify(
         if decision == Decision.ACCEPT and stats is not None and learn:
             stats.add(
                 target.code,
-                _log_ratio(source.text, alignment.text, cfg),
+                _log_ratio(source.text, alignment.text, source_lang, target, cfg),
                 [(e["label"], e["score"]) for e in scores if e["score"] is not None],
             )
     return Verdict(decision=decision, findings=findings, record=record, span_map=span_map)
@@ -254,10 +254,14 @@ def _length(
     return [Finding.error(Code.LENGTH_RATIO, message, ratio=round(ratio, 3))]
 
 
-def _log_ratio(source_text: str, text: str, cfg: VerifierConfig) -> float | None:
+def _log_ratio(
+    source_text: str, text: str, source_lang: Language, target: Language, cfg: VerifierConfig
+) -> float | None:
+    """log(length / expected length) of a translation (`agents.coverage`), or None where the
+    source is too short to say."""
     if len(source_text) < cfg.min_source_chars_for_ratio or not text:
         return None
-    return math.log(len(text) / len(source_text))
+    return log_residual(source_text, text, source_lang, target)
 
 
 def _dropped(
@@ -268,16 +272,55 @@ def _dropped(
     cfg: VerifierConfig,
     stats: RunStats | None,
 ) -> list[Finding]:
-    """A translation much shorter than this run's translations into `target` usually are."""
-    log_ratio = _log_ratio(source_text, text, cfg)
+    """A source clause the translation has none of (Han coverage), or a translation much shorter
+    than expected: a doubt (retried once with feedback)."""
+    found = clause_coverage(source_text, text, source_lang, target) or []
+    clause = missing_clause(
+        found,
+        min_han=cfg.coverage_min_han,
+        max_coverage=cfg.coverage_max,
+        rest_min=cfg.coverage_rest_min,
+    )
+    if clause is not None:
+        message = feedback("content_dropped_clause", clause=clause.text)
+        coverage = round(clause.coverage, 2)
+        return [
+            Finding.error(
+                Code.CONTENT_DROPPED,
+                message,
+                length=len(text),
+                clause=clause.text,
+                coverage=coverage,
+            )
+        ]
+    return _short(source_text, text, source_lang, target, cfg, stats)
+
+
+def _short(
+    source_text: str,
+    text: str,
+    source_lang: Language,
+    target: Language,
+    cfg: VerifierConfig,
+    stats: RunStats | None,
+) -> list[Finding]:
+    """A translation much shorter than expected: judged against the prior spread until the run
+    has `dropped_min_samples` accepted answers into `target`, then against the run's own."""
+    log_ratio = _log_ratio(source_text, text, source_lang, target, cfg)
     if log_ratio is None or len(source_text) < cfg.dropped_min_source_chars:
         return []
-    center = math.log(target.length_factor / source_lang.length_factor)
-    run = stats or RunStats()
-    z = run.ratio_z(target.code, log_ratio, center, cfg.prior_log_scale, cfg.dropped_min_samples)
-    if z >= cfg.dropped_z:
+    seen = stats.ratios.get(target.code, ()) if stats is not None else ()
+    if stats is not None and len(seen) >= cfg.dropped_min_samples:
+        z = stats.ratio_z(
+            target.code, log_ratio, 0.0, cfg.dropped_prior_scale, cfg.dropped_min_samples
+        )
+        limit = cfg.dropped_run_z
+    else:
+        z, limit = log_ratio / cfg.dropped_prior_scale, cfg.dropped_prior_z
+    if z >= limit:
         return []
-    message = feedback(Code.CONTENT_DROPPED, length=len(text), source_length=len(source_text), z=z)
+    expected = round(expected_length(source_text, source_lang, target))
+    message = feedback("content_dropped_length", length=len(text), expected=expected)
     return [Finding.error(Code.CONTENT_DROPPED, message, z=round(z, 2), length=len(text))]
 
 

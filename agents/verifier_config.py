@@ -42,6 +42,13 @@ class VerifierConfig:
     dropped_min_source_chars: int = 30  # shorter sources vary too much in length ratio
     dropped_min_samples: int = 20  # run samples needed before the run's own spread is used
     prior_log_scale: float = 0.25  # spread of log ratios assumed until then (demo: 0.1-0.23)
+    # dropped content against the expected length (agents.coverage): log(actual / expected)
+    dropped_prior_z: float = -1.2  # z below which a clause seems dropped (a doubt), with the prior
+    dropped_prior_scale: float = 0.13  # spread of log(actual/expected) until the run has samples
+    dropped_run_z: float = -0.8  # the same against the run's own (RunStats.ratio_z, spread >= 0.2)
+    coverage_min_han: int = 5  # a clause needs this many Han characters to be judged...
+    coverage_max: float = 0.15  # ...and is missing when at most this share of them is found...
+    coverage_rest_min: float = 0.6  # ...while at least this share of the rest of the source is
 
 
 #: Findings that say "probably wrong": retried with feedback; an answer that repeats the same
