@@ -57,7 +57,7 @@ def expected_length(source_text: str, source: Language, target: Language) -> flo
     translated = copied = 0.0
     for ch in unicodedata.normalize("NFKC", source_text):
         kind = char_class(ch)
-        if kind in source.scripts:
+        if kind in source.scripts or ch.isspace():  # spaces belong to a spaced source's words
             translated += SCRIPT_DENSITY.get(kind, norm) / norm
         else:
             copied += COPY_LENGTH.get(kind, COPY_LENGTH["other"])

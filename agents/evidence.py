@@ -58,10 +58,10 @@ UNKNOWN = Evidence(None, None, "none")
 
 def written_by_sound(text: str) -> bool:
     """Whether an entity is written mostly in a phonetic script (katakana, hangul) with
-    hardly any kanji: a name spelled by sound, whose translation is spelled by sound too.
+    hardly any kanji or hiragana: a name spelled by sound, whose translation is spelled by sound too.
     (アメリカ合衆国 and 快速エアポート, with kanji words of their own, are often translated
-    by meaning: United States, Rapid Airport.)"""
-    return _share(text, _PHONETIC - {"Latin"}) >= 0.5 and _share(text, {"Han"}) < 0.25
+    by meaning: United States, Rapid Airport; so are titles with particles: アルプスの少女ハイジ.)"""
+    return _share(text, _PHONETIC - {"Latin"}) >= 0.5 and _share(text, {"Han", "Hiragana"}) < 0.25
 
 
 def _letters(text: str) -> list[str]:
@@ -155,9 +155,7 @@ _QUIET_KANA = frozenset("ーァィゥェォャュョッヮヵヶぁぃぅぇぉ�
 
 def _sounded_kana(text: str) -> int:
     return sum(
-        1
-        for ch in text
-        if script_of(ch) in ("Katakana", "Hiragana") and ch not in _QUIET_KANA
+        1 for ch in text if script_of(ch) in ("Katakana", "Hiragana") and ch not in _QUIET_KANA
     )
 
 
@@ -208,6 +206,12 @@ class EvidenceScorer:
         kept = [w for w in folded.split() if w not in {fold(g) for g in lang.generic_words}]
         return " ".join(kept) if kept else folded
 
+    def _by_sound(self, span: str) -> bool:
+        """Whether a Han span is a transliteration: mostly the target's sound characters."""
+        han = [ch for ch in span if script_of(ch) == "Han"]
+        sound = self.target.sound_chars
+        return bool(han) and bool(sound) and sum(ch in sound for ch in han) >= 0.7 * len(han)
+
     # ---- the score --------------------------------------------------------------------------
 
     def _score(self, entity: str, span: str, label: str | None = None) -> Evidence:
@@ -221,8 +225,11 @@ class EvidenceScorer:
         elif "Latin" not in self.target.scripts:
             # a non-Latin target may write a Latin word by sound (Omega -> 欧米茄), seldom an
             # acronym (DHL, JR, NBA stay; MGM -> 米高梅 is the rare exception: a doubt)
-            matches = [m for m in matches if any(ch.isdigit() for ch in m.group())
-                       or _ACRONYM.fullmatch(m.group())]
+            matches = [
+                m
+                for m in matches
+                if any(ch.isdigit() for ch in m.group()) or _ACRONYM.fullmatch(m.group())
+            ]
         # a lone digit is often a regnal or ordinal number written otherwise (1世 -> I)
         matches = [m for m in matches if len(m.group()) > 1 or not m.group().isdigit()]
         preserved = [m.group() for m in matches]
@@ -315,7 +322,11 @@ class EvidenceScorer:
             # translated by meaning: its reading is trusted, a low one makes a doubt)
             a, b = self._source_reading(entity), self._target_reading(span)
             value = reading_similarity(a, b)
-            trusted = value >= 0.8 or written_by_sound(entity)
+            # (a person's name is never translated by meaning: its reading always counts)
+            trusted = value >= 0.8 or (
+                written_by_sound(entity)
+                and (self._by_sound(span) or label in self.source.name_labels)
+            )
             return Evidence(value if trusted else None, value, "reading")
         a, b = self._source_reading(entity), self._target_reading(span)
         if not a or not b:
@@ -328,6 +339,7 @@ class EvidenceScorer:
 
 _ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,4}")
 _CODE = re.compile(r"[A-Za-z0-9]+")
+_ROMAN = re.compile(r"[IVXLCDM]+")
 _DIGITS = re.compile(r"\d+")
 _KANJI_DIGITS = {ch: i for i, ch in enumerate("〇一二三四五六七八九")}
 
@@ -356,7 +368,12 @@ def _alien_codes(entity: str, span: str) -> bool:
     entity_numbers = set(_DIGITS.findall(entity)) | _kanji_numbers(entity)
     for m in _CODE.finditer(span):
         word = m.group()
-        if _ACRONYM.fullmatch(word) and not word.isdigit() and word.lower() not in entity_low:
+        if (
+            _ACRONYM.fullmatch(word)
+            and not word.isdigit()
+            and not _ROMAN.fullmatch(word)  # Ramesses II for ラムセス2世
+            and word.lower() not in entity_low
+        ):
             return True
         for number in _DIGITS.findall(word):
             if number not in entity_numbers and not any(number in n for n in entity_numbers):

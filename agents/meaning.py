@@ -291,11 +291,12 @@ def _extent(
     # span ran on past the entity into the sentence
     inner = _clause_word(sc, tokens, words, entity, target)
     if inner is not None:
-        kept, edge_word = inner
+        # the part before it must read at least as well as the whole (大和 in 宇宙战舰大和号
+        # holds 和 "and"; the whole reads better)
         whole = ev.raw if ev.raw is not None else 0.0
-        part = sc.score(entity, text[tokens[words[0]].start : tokens[kept].end], label).raw
-        if edge_word or (part is not None and part >= whole):
-            return widened(words[0], kept, "clause word")
+        part = sc.score(entity, text[tokens[words[0]].start : tokens[inner].end], label).raw
+        if part is not None and part > 0 and part >= whole:
+            return widened(words[0], inner, "clause word")
     # 1c. the span stops inside a name joined by a middle dot or hyphen (米兰|·巴德利,
     # Class 3|-B), before characters of the entity (马龙|制果), or before the kind word the
     # entity has (恩施许家坪|机场 for 恩施許家坪空港)
@@ -364,9 +365,11 @@ def _extent(
 
     def free(k: int) -> bool:
         t = tokens[k]
+        unspaced = all(script_of(ch) in UNSPACED_SCRIPTS for ch in t.text)
         return (
             any(ch.isalnum() for ch in t.text)
             and not edge(k, start=False)
+            and not (unspaced and t.pos in _CLAUSE_POS)  # 让 in 让美国: a verb, not the name
             and all(t.end <= s or t.start >= e for s, e in others)
         )
 
@@ -510,9 +513,8 @@ def _clause_word(
     words: Sequence[int],
     entity: str,
     target: Language,
-) -> tuple[int, bool] | None:
-    """The last word before the first clause word inside the span (and whether that is an
-    edge word), in an unspaced script: an
+) -> int | None:
+    """The last word before the first clause word inside the span, in an unspaced script: an
     edge word (是, 的), or a function word or verb whose characters the entity does not have
     (使, 设有; a verb of the entity's own, 対抗 in 都市対抗野球, does not count)."""
     if len(words) < 2 or target.han_form is None:
@@ -520,6 +522,8 @@ def _clause_word(
     s_form, t_form = sc.source.han_form, target.han_form
     entity_han = _han_counter(s_form(entity)) if s_form is not None else Counter()
     by_sound = written_by_sound(entity)
+    # an entity with a particle of its own (アルプスの少女ハイジ) may keep one (阿尔卑斯山的少女)
+    particle = any(w in entity for w in sc.source.edge_words)
     for n, k in enumerate(words[1:], start=1):
         t = tokens[k]
         if not all(script_of(ch) in UNSPACED_SCRIPTS for ch in t.text):
@@ -528,10 +532,10 @@ def _clause_word(
         own = bool(chars) and not (chars - entity_han)
         if own:
             continue
-        if t.text in target.edge_words:
-            return words[n - 1], True
+        if t.text in target.edge_words and not particle:
+            return words[n - 1]
         if t.pos in _CLAUSE_POS and (len(t.text) >= 2 or not by_sound):
-            return words[n - 1], False
+            return words[n - 1]
     return None
 
 

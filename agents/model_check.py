@@ -125,8 +125,6 @@ def _named(items: Sequence[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-
-
 def feedback_message(record: Record, cmp: Comparison, threshold: float) -> str:
     """What the translator reads: which entities the model saw, missed or read differently."""
     parts = [

@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-
 class Decision(StrEnum):
     ACCEPT = "accept"
     RETRY = "retry"

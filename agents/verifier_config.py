@@ -32,7 +32,7 @@ class VerifierConfig:
     substitute_gap: float = 0.4  # ...and this far below the label's median in the run
     #: an entity written by sound (katakana, hangul) reads like its transliteration: a reading
     #: below this is a doubt (retried once; kept when the answer repeats it)
-    substitute_below_phonetic: float = 0.5
+    substitute_below_phonetic: float = 0.45
     substitute_gap_phonetic: float = 0.2
     extent_gain: float = 0.15  # a sub-span / extension must score this much better...
     extent_min: float = 0.5  # ...and at least this (an extension of a cut-short span)
@@ -43,9 +43,9 @@ class VerifierConfig:
     dropped_min_samples: int = 20  # run samples needed before the run's own spread is used
     prior_log_scale: float = 0.25  # spread of log ratios assumed until then (demo: 0.1-0.23)
     # dropped content against the expected length (agents.coverage): log(actual / expected)
-    dropped_prior_z: float = -1.2  # z below which a clause seems dropped (a doubt), with the prior
-    dropped_prior_scale: float = 0.13  # spread of log(actual/expected) until the run has samples
-    dropped_run_z: float = -0.8  # the same against the run's own (RunStats.ratio_z, spread >= 0.2)
+    dropped_prior_z: float = -1.7  # z below which a clause seems dropped (a doubt), with the prior
+    dropped_prior_scale: float = 0.18  # spread of log(actual/expected) until the run has samples
+    dropped_run_z: float = -1.5  # the same against the run's own (RunStats.ratio_z, spread >= 0.2)
     coverage_min_han: int = 5  # a clause needs this many Han characters to be judged...
     coverage_max: float = 0.15  # ...and is missing when at most this share of them is found...
     coverage_rest_min: float = 0.6  # ...while at least this share of the rest of the source is

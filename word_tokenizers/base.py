@@ -91,7 +91,9 @@ class MissingBackendError(ImportError):
     `install`, the exact command, instead.
     """
 
-    def __init__(self, lang: str, what: str, extra: str = "", *, install: str | None = None) -> None:
+    def __init__(
+        self, lang: str, what: str, extra: str = "", *, install: str | None = None
+    ) -> None:
         self.lang = lang
         command = install or (
             f"pip install 'mmm-translate[{extra}]'  (or, in a checkout: pip install -e '.[{extra}]')"

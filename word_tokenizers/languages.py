@@ -61,6 +61,10 @@ class Language:
       against them rather than "unknown";
     - `edge_words` are function words that never start or end an entity span in this language
       ("and", "which"; "的"); a span with one at its edge swallowed its neighbour;
+    - `sound_chars` are the characters a language without a phonetic script writes foreign
+      names with, by sound (Chinese 克 斯 尔 特...): a span written in them is a
+      transliteration, whose reading must match the entity's; a span in other characters
+      (微软 for マイクロソフト, 法国 for フランス) was translated by meaning: no evidence;
     - `evidence` are extra scorers a plugin adds: `(source_text, source_lang, target_text,
       target_lang) -> score in [0, 1] or None`.
     """
@@ -79,6 +83,7 @@ class Language:
     name_labels: frozenset[str] = frozenset()
     edge_words: frozenset[str] = frozenset()
     edge_start_ok: frozenset[str] = frozenset()
+    sound_chars: frozenset[str] = frozenset()
     evidence: tuple[Callable[[str, Language, str, Language], float | None], ...] = ()
 
     def residue_scripts(self, source: Language) -> frozenset[str]:

@@ -44,10 +44,17 @@ def clean_pairs() -> tuple[Pair, ...]:
     return tuple(pairs)
 
 
-def dropped_findings(pair: Pair, marked: str, stats: RunStats | None = None) -> list[Finding]:
+#: The tighter thresholds the helper fitted first (the defaults are looser so that no answer in
+#: examples/ is doubted): the tests of the mechanism use these.
+TIGHT = VerifierConfig(dropped_prior_z=-1.2, dropped_prior_scale=0.13, dropped_run_z=-0.8)
+
+
+def dropped_findings(
+    pair: Pair, marked: str, stats: RunStats | None = None, config: VerifierConfig | None = None
+) -> list[Finding]:
     al = align(marked, pair.record, word_tokenizers.get(pair.target).tokenize)
     target = word_tokenizers.get_language(pair.target)
-    found = check(pair.record, JA, target, al, stats=stats)
+    found = check(pair.record, JA, target, al, stats=stats, config=config)
     return [f for f in found if f.code == Code.CONTENT_DROPPED]
 
 
@@ -95,7 +102,12 @@ def test_planted_drops_are_doubted() -> None:
     wrong = [(p, w) for p in clean_pairs() if (w := planted(p)) is not None]
     missed = [(p.record.id, p.target) for p, w in wrong if not dropped_findings(p, w)]
     assert len(wrong) == 31
-    assert len(missed) <= 0.15 * len(wrong), missed  # measured: 3 of 31 missed
+    # measured: 17 of 31 missed with the defaults (prior z -1.7 x spread 0.18: the thresholds
+    # that keep every answer in examples/ free of doubts); TIGHT misses 3 but doubts 3 of the
+    # 30 Chinese examples and 4 of the 31 English fixtures
+    assert len(missed) <= 0.6 * len(wrong), missed
+    tight = [p.record.id for p, w in wrong if not dropped_findings(p, w, config=TIGHT)]
+    assert len(tight) <= 0.15 * len(wrong), tight
 
 
 def fixture(rid: str, target: str) -> Pair:
@@ -106,8 +118,8 @@ def test_latin_target_drop_is_caught_by_length_before_the_run_has_samples() -> N
     pair = fixture("stockmark-446877", "en")
     wrong = planted(pair)
     assert wrong is not None and "stores all over the country" not in wrong
-    assert dropped_findings(pair, pair.correct, RunStats()) == []
-    found = dropped_findings(pair, wrong, RunStats())
+    assert dropped_findings(pair, pair.correct, RunStats(), TIGHT) == []
+    found = dropped_findings(pair, wrong, RunStats(), TIGHT)
     assert found and "too short" in found[0].message and found[0].data["z"] < -1.2
 
 
@@ -124,12 +136,12 @@ def test_run_statistics_take_over_once_the_run_has_samples() -> None:
             - 0.3,
             [],
         )
-    assert dropped_findings(pair, wrong, stats) == []  # this run is terse: not a drop here
+    assert dropped_findings(pair, wrong, stats, TIGHT) == []  # a terse run: not a drop here
     stats = RunStats()
     for v in (-0.05, 0.0, 0.05, 0.02, -0.02) * 4:
         stats.add("en", v, [])
-    found = dropped_findings(pair, wrong, stats)
-    assert found and found[0].data["z"] < cfg.dropped_run_z
+    found = dropped_findings(pair, wrong, stats, TIGHT)
+    assert found and found[0].data["z"] < TIGHT.dropped_run_z
 
 
 def test_han_target_names_the_missing_clause() -> None:
@@ -166,11 +178,12 @@ def test_a_doubted_correct_answer_is_kept_after_one_retry() -> None:
     en = word_tokenizers.get_language("en")
     al = align(pair.correct, pair.record, word_tokenizers.get("en").tokenize)
     labels = LabelMap(span_labels=["x"] * len(pair.record.spans), text_label="x")
-    first = verify(pair.record, JA, en, al, labels, attempt=1, max_attempts=3)
+    first = verify(pair.record, JA, en, al, labels, attempt=1, max_attempts=3, config=TIGHT)
     assert first.decision == Decision.RETRY
     assert [f.code for f in first.findings if f.code == Code.CONTENT_DROPPED]
     again = verify(
-        pair.record, JA, en, al, labels, attempt=2, max_attempts=3, previous=first.findings
+        pair.record, JA, en, al, labels, attempt=2, max_attempts=3, previous=first.findings,
+        config=TIGHT,
     )
     assert again.decision == Decision.ACCEPT
     assert any(f.code == Code.DOUBT_KEPT for f in again.findings)

@@ -111,7 +111,8 @@ def make_tokenizer(
 GENERIC_WORDS = frozenset(
     "the of co co. ltd ltd. inc inc. corp corp. corporation company group holdings limited "
     "university school institute bank hospital station airport prefecture city ward town "
-    "village county province state island mount mountain river lake line".split()
+    "village county province state island mount mountain river lake line process method law "
+    "act".split()
 )
 
 #: Function words that never start or end an entity span ("the", "a", "an" may start one:

@@ -25,6 +25,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from word_tokenizers.base import MissingBackendError, Token, new_token
+from word_tokenizers.lang.ja_exonyms import exonym_evidence
 from word_tokenizers.languages import Language
 from word_tokenizers.spans import chunk_bounds
 
@@ -367,7 +368,7 @@ def han_form(text: str) -> str:
 #: Words that name the kind of an entity, not the entity: dropped before readings are compared.
 GENERIC_WORDS = frozenset(
     "株式会社 有限会社 合同会社 会社 グループ ホールディングス 財団法人 社団法人 大学 高等学校 学校 "
-    "研究所 銀行 病院 駅 空港 県 府 都 市 区 町 村 郡 州 国 島 山 川 湖 線 号 社".split()
+    "研究所 銀行 病院 駅 空港 県 府 都 市 区 町 村 郡 州 国 島 山 川 湖 線 号 社 法".split()
 )
 
 LANGUAGE = Language(
@@ -381,4 +382,5 @@ LANGUAGE = Language(
     generic_words=GENERIC_WORDS,
     name_labels=frozenset({"人名"}),
     edge_words=frozenset("は が を に で と の へ や も から まで より".split()),
+    evidence=(exonym_evidence,),
 )

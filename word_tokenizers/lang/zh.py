@@ -238,6 +238,18 @@ GENERIC_WORDS = frozenset(
     "州 国 岛 山 河 湖 线 号 社".split()
 )
 
+#: Characters of the standard transliteration tables (Xinhua's 外国人名译名手册 and the like)
+#: that carry sound, not meaning, in foreign names: 希丁克, 戴夫·托马斯, 圣安东尼奥.
+SOUND_CHARS = frozenset(
+    "阿埃艾爱安昂奥澳巴拜班邦保堡鲍贝本比彼毕宾波玻伯勃博布查柴达代戴丹道德登邓迪狄蒂丁东"
+    "敦杜多厄恩尔法凡范菲斐费芬丰冯弗伏福富盖甘冈戈格葛贡古瓜圭哈海汉豪浩赫亨洪胡华怀惠霍"
+    "基吉加佳迦贾坚杰捷金津卡开凯坎康考柯科克肯孔库夸奎昆拉莱兰朗劳勒雷蕾里理利莉丽列林琳"
+    "灵留隆卢鲁陆路伦罗洛马玛迈麦曼芒毛梅门蒙孟米密缅明摩莫默姆穆纳娜乃奈南内妮尼宁纽努诺"
+    "欧帕派潘庞佩彭皮平珀蒲普齐奇恰乔切钦琴丘屈让热仁瑞若萨塞赛桑瑟森沙莎山尚舍什施史士舒"
+    "斯松宋苏索塔泰坦汤唐陶特滕提汀廷图托瓦万旺威韦维温文翁沃乌伍武西希锡席夏谢辛欣休修许"
+    "雅亚扬耶叶伊依因音英尤于约泽扎詹兹佐"
+)
+
 LANGUAGE = Language(
     code="zh",
     name="Chinese",
@@ -248,5 +260,6 @@ LANGUAGE = Language(
     romanize=sound_reading,
     han_form=han_form,
     generic_words=GENERIC_WORDS,
+    sound_chars=SOUND_CHARS,
     edge_words=frozenset("的 了 和 与 及 在 是 于 从 对 把 被 将 为 也 并 而".split()),
 )
