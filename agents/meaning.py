@@ -308,6 +308,8 @@ def _extent(
             grown_to = _han_end(sc, p.text, tokens, last, entity, others_at)
         if grown_to is None:
             grown_to = _generic_end(sc, text, tokens, first, last, entity, others_at)
+        if grown_to is None:
+            grown_to = _sound_end(sc, p.text, tokens, last, entity, label, ev, others_at)
     if grown_to is not None:
         return cut_short(first, grown_to)
     # 2. in a cased script, names are runs of capitalised words: lower-case words after the
@@ -505,6 +507,34 @@ def _generic_end(
     if gap.strip() or not _free_token(tokens, last + 1, others):
         return None
     return last + 1 if nxt.text.lower() in tgt_generic and len(nxt.text) > 1 else None
+
+
+def _sound_end(
+    sc: EvidenceScorer,
+    span: str,
+    tokens: Sequence[Token],
+    last: int,
+    entity: str,
+    label: str,
+    ev: Evidence,
+    others: Sequence[tuple[int, int]],
+) -> int | None:
+    """The next token, when the entity is a name written by sound, the span and the next token
+    are all sound characters of the target (雅各布·德拉姆|赫勒), and the name reads better with
+    it."""
+    sound = sc.target.sound_chars
+    if not sound or last + 1 >= len(tokens) or not written_by_sound(entity):
+        return None
+    nxt = tokens[last + 1]
+    if nxt.start != tokens[last].end or not _free_token(tokens, last + 1, others):
+        return None
+    if not all(ch in sound for ch in nxt.text) or not all(
+        ch in sound or not ch.isalnum() for ch in tokens[last].text
+    ):
+        return None
+    longer = sc.score(entity, span + nxt.text, label).raw
+    base = ev.raw if ev.raw is not None else 0.0
+    return last + 1 if longer is not None and longer > base + 0.03 else None
 
 
 def _clause_word(
