@@ -414,16 +414,14 @@ _HYPHENS = "-‐‑"
 
 
 def _compound_head(text: str, tokens: Sequence[Token], k: int) -> str:
-    """The first token of the hyphenated compound token k ends ("Honnō" for "Honnō-ji")."""
+    """The first part of the hyphenated compound that token k ends ("Honnō" for "Honnō-ji")."""
     while (
-        k > 0
-        and tokens[k - 1].end <= tokens[k].start
-        and text[tokens[k - 1].end : tokens[k].start] == ""
-        and (tokens[k - 1].text in _HYPHENS or (k >= 2 and tokens[k - 1].text in _HYPHENS))
+        k >= 2
+        and tokens[k - 1].text in _HYPHENS
+        and tokens[k - 1].end == tokens[k].start
+        and tokens[k - 2].end == tokens[k - 1].start
     ):
-        k -= 1
-    while k > 0 and tokens[k].text in _HYPHENS:
-        k -= 1
+        k -= 2
     return tokens[k].text
 
 
