@@ -66,9 +66,9 @@ VERIFIER_FEEDBACK: dict[str, str] = {
         "entity continues into {missing}: mark all of {suggested!r}"
     ),
     "content_dropped": (
-        "the translation is much shorter than translations of this run usually are ({length} "
-        "characters for a source of {source_length}; robust z-score {z:.1f}): a clause seems "
-        "to be missing; translate every part of the source text"
+        "the translation seems too short for its source ({length} characters where about "
+        "{expected} are expected): a clause seems to be missing; translate every part of the "
+        "source text"
     ),
     "content_dropped_numbers": (
         "the source has the numbers {numbers}, which the translation lacks: the part of the "
@@ -77,11 +77,6 @@ VERIFIER_FEEDBACK: dict[str, str] = {
     "review_rejected": (
         "a reviewer found that marker <e{index}> around {span!r} does not translate the entity "
         "{entity!r}{suggestion}; fix the translation of that entity and its marker"
-    ),
-    "content_dropped_length": (
-        "the translation seems too short for its source ({length} characters where about "
-        "{expected} are expected): a clause seems to be missing; translate every part of the "
-        "source text"
     ),
     "content_dropped_clause": (
         "the part of the source {clause!r} seems to be missing from the translation (almost "

@@ -137,9 +137,9 @@ def verify(
     """Verdict on one attempt. `earlier` are the translator's and aligner's findings;
     `previous` the verifier's findings on the attempt before (an uncertain finding the
     translator answered with the same span is kept as a note); `vouched` are entities a
-    reviewer judged correct or whose span the run accepted before (uncertain findings about them
-    become notes). An accepted answer
-    adds its length ratio and evidence scores to `stats` when `learn`."""
+    reviewer judged correct or whose span the run accepted before (uncertain findings about
+    them become notes). An accepted answer adds its length ratio and evidence scores to `stats`
+    when `learn`."""
     cfg = config or VerifierConfig()
     checked = check(source, source_lang, target, alignment, config=cfg, stats=stats)
     checked = _settle_doubts(checked, previous, vouched)
@@ -319,7 +319,7 @@ def _short(
     if z >= limit:
         return []
     expected = round(expected_length(source_text, source_lang, target))
-    message = feedback("content_dropped_length", length=len(text), expected=expected)
+    message = feedback(Code.CONTENT_DROPPED, length=len(text), expected=expected)
     return [Finding.error(Code.CONTENT_DROPPED, message, z=round(z, 2), length=len(text))]
 
 

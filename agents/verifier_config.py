@@ -38,10 +38,8 @@ class VerifierConfig:
     extent_min: float = 0.5  # ...and at least this (an extension of a cut-short span)
     widen_min: float = 0.85  # a sub-span must read like the whole entity to call a span widened
     extent_tokens: int = 3  # tokens tried when trimming or extending a span
-    dropped_z: float = -2.0  # robust z-score of log(length ratio) below which content was dropped
     dropped_min_source_chars: int = 30  # shorter sources vary too much in length ratio
     dropped_min_samples: int = 20  # run samples needed before the run's own spread is used
-    prior_log_scale: float = 0.25  # spread of log ratios assumed until then (demo: 0.1-0.23)
     # dropped content against the expected length (agents.coverage): log(actual / expected)
     dropped_prior_z: float = -1.7  # z below which a clause seems dropped (a doubt), with the prior
     dropped_prior_scale: float = 0.18  # spread of log(actual/expected) until the run has samples
