@@ -307,7 +307,15 @@ class EvidenceScorer:
             return UNKNOWN
         all_han = _share(stripped, {"Han"}) >= 0.99
         value = _han_score(src, tgt, all_han, _sounded_kana(stripped))
-        trusted = all_han or label in self.source.name_labels or value >= POSITIVE
+        # three or more kanji of a mixed entity (ドナー記念州立公園) carry over into Chinese
+        # characters: none of them found is evidence too (some found says little: 共同墓地 ->
+        # 公墓)
+        trusted = (
+            all_han
+            or label in self.source.name_labels
+            or value >= POSITIVE
+            or (sum(src.values()) >= 3 and value == 0)
+        )
         return Evidence(value if trusted else None, value, "han")
 
     def _readings(self, entity: str, span: str, label: str | None) -> Evidence:

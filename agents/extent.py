@@ -4,6 +4,7 @@ from the entity evidence (`agents.evidence`). Called by `agents.meaning.meaning_
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
@@ -93,20 +94,21 @@ def extent(
         if part is not None and part > 0 and part >= whole:
             return widened(words[0], inner, "clause word")
     # 1c. the span stops inside a name joined by a middle dot or hyphen (米兰|·巴德利,
-    # Class 3|-B), before characters of the entity (马龙|制果), or before the kind word the
-    # entity has (恩施许家坪|机场 for 恩施許家坪空港)
+    # Class 3|-B), inside a Latin word (Omert|à), after only the entity's Latin code (ABX|航空
+    # for ABXエア), before characters of the entity (马龙|制果), before the kind word the
+    # entity has (恩施许家坪|机场 for 恩施許家坪空港), or inside a transliteration
     others_at = [(q.start, q.end) for i, q in projected.items() if i != index]
     if tokens[last].end == p.end:
         grown_to = _joined_end(text, tokens, last, others_at)
         nxt = _next_free(tokens, last, others_at)
         if grown_to is None and nxt is not None:
             touching = nxt.start == tokens[last].end
+            spaced = not text[tokens[last].end : nxt.start].strip()
             if (
-                (touching and _holds_entity_han(sc, p.text, nxt, entity))
-                or (
-                    not text[tokens[last].end : nxt.start].strip()
-                    and _is_kind_word(sc, tokens[first : last + 1], nxt, entity)
-                )
+                (touching and _splits_latin_word(tokens[last], nxt))
+                or (spaced and _only_the_codes(sc, p.text, nxt, entity))
+                or (touching and _holds_entity_han(sc, p.text, nxt, entity))
+                or (spaced and _is_kind_word(sc, tokens[first : last + 1], nxt, entity))
                 or (
                     touching
                     and _continues_by_sound(sc, p.text, tokens[last], nxt, entity, label, ev)
@@ -266,6 +268,41 @@ def _next_free(
     if last + 1 >= len(tokens) or not _free_token(tokens, last + 1, others):
         return None
     return tokens[last + 1]
+
+
+def _splits_latin_word(last: Token, nxt: Token) -> bool:
+    """Whether the span's last token and the next one, touching, are one Latin word cut in
+    two (a segmenter splits "Omertà" before the accented letter)."""
+    a, b = last.text[-1:], nxt.text[:1]
+    return bool(a and b) and a.isalpha() and b.isalpha() and _latin(a) and _latin(b)
+
+
+def _latin(ch: str) -> bool:
+    return script_of(ch) == "Latin"
+
+
+def _only_the_codes(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> bool:
+    """Whether the span holds nothing but the entity's Latin or digit code while the entity
+    has words of its own besides (ABX for ABXエア, NBA for NBAドラフト), and the next token is
+    a word that may carry them (not a function word)."""
+    code = unicodedata.normalize("NFKC", span).strip().lower()
+    if not code or not code.isascii() or not any(ch.isalnum() for ch in code):
+        return False
+    whole = unicodedata.normalize("NFKC", entity).lower()
+    if code.replace(" ", "") not in whole.replace(" ", ""):
+        return False
+    rest = whole.replace(code, " ")
+    for g in sorted(sc.source.generic_words, key=len, reverse=True):
+        rest = rest.replace(g, " ")
+    if not any(ch.isalpha() and not ch.isascii() for ch in rest):
+        return False
+    word = nxt.text
+    unspaced = all(script_of(ch) in UNSPACED_SCRIPTS for ch in word)
+    return (
+        any(ch.isalnum() for ch in word)
+        and word.lower() not in sc.target.edge_words
+        and not (unspaced and nxt.pos in _CLAUSE_POS)
+    )
 
 
 def _holds_entity_han(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> bool:

@@ -4,7 +4,7 @@ swapped entities, substituted names, and spans widened or cut short (`agents.ext
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.aligner import Alignment, Projected
@@ -76,6 +76,33 @@ def meaning_checks(
         if found is not None:
             findings.append(found)
     return findings
+
+
+def claimed_spans(
+    source: Record,
+    alignment: Alignment,
+    claimed: Mapping[int, str],
+    findings: Sequence[Finding],
+) -> list[Finding]:
+    """A substituted-name doubt for each entity whose span the run has accepted only as the
+    translation of another entity (`claimed`: index -> that entity), unless a check already
+    found something about the entity."""
+    taken = {f.span for f in findings} | {i for f in findings for i in f.data.get("entities", [])}
+    out = []
+    for index, other in sorted(claimed.items()):
+        p = alignment.projected.get(index)
+        if p is None or index in taken:
+            continue
+        entity = source.spans[index - 1].text
+        message = feedback(
+            "entity_substituted_claimed", index=index, entity=entity, span=p.text, other=other
+        )
+        out.append(
+            Finding.error(
+                Code.ENTITY_SUBSTITUTED, message, span=index, span_text=p.text, other=other
+            )
+        )
+    return out
 
 
 def best_assignment(matrix: Sequence[Sequence[float]]) -> list[int]:

@@ -88,6 +88,23 @@ class TranslationMemory:
             out.setdefault(source, translation)
         return {s: out[s] for s in wanted if s in out}
 
+    def owners(self, target: str, translations: Iterable[str]) -> dict[str, set[str]]:
+        """The source entities each of `translations` was accepted for in this run."""
+        wanted = list(dict.fromkeys(t for t in translations if t))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT translation, source FROM memory WHERE target = ? "
+                f"AND translation IN ({marks})",
+                (target, *wanted),
+            ).fetchall()
+        out: dict[str, set[str]] = {}
+        for translation, source in rows:
+            out.setdefault(translation, set()).add(source)
+        return out
+
     def inconsistent(self) -> list[dict[str, Any]]:
         """Entities accepted with more than one translation into the same target."""
         with self._lock:

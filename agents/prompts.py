@@ -70,6 +70,10 @@ VERIFIER_FEEDBACK: dict[str, str] = {
         "{expected} are expected): a clause seems to be missing; translate every part of the "
         "source text"
     ),
+    "entity_substituted_claimed": (
+        "entity {index} {entity!r} was written {span!r}, which this run uses for another "
+        "entity, {other!r}; write the translation of {entity!r} itself"
+    ),
     "content_dropped_numbers": (
         "the source has the numbers {numbers}, which the translation lacks: the part of the "
         "text that holds them seems to be missing; translate every part of the source text"

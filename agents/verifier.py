@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -12,7 +12,7 @@ from typing import Protocol
 from agents.aligner import Alignment, Projected
 from agents.coverage import clause_coverage, expected_length, log_residual, missing_clause
 from agents.findings import Code, Finding, Severity
-from agents.meaning import best_assignment, meaning_checks, span_evidence
+from agents.meaning import best_assignment, claimed_spans, meaning_checks, span_evidence
 from agents.translator import LabelMap
 from agents.verifier_config import UNCERTAIN, UNSPACED_SCRIPTS, RunStats, VerifierConfig, feedback
 from mre import SCPOS_POS_CLASSES, Record, Span, sort_spans
@@ -132,16 +132,20 @@ def verify(
     stats: RunStats | None = None,
     previous: Sequence[Finding] = (),
     vouched: frozenset[int] = frozenset(),
+    claimed: Mapping[int, str] | None = None,
     learn: bool = True,
 ) -> Verdict:
     """Verdict on one attempt. `earlier` are the translator's and aligner's findings;
     `previous` the verifier's findings on the attempt before (an uncertain finding the
     translator answered with the same span is kept as a note); `vouched` are entities a
     reviewer judged correct or whose span the run accepted before (uncertain findings about
-    them become notes). An accepted answer adds its length ratio and evidence scores to `stats`
-    when `learn`."""
+    them become notes); `claimed` maps an entity to another source entity whose accepted
+    translation its span is (a substituted name, when this entity has no finding of its own).
+    An accepted answer adds its length ratio and evidence scores to `stats` when `learn`."""
     cfg = config or VerifierConfig()
     checked = check(source, source_lang, target, alignment, config=cfg, stats=stats)
+    if claimed and cfg.meaning:
+        checked += claimed_spans(source, alignment, claimed, checked)
     checked = _settle_doubts(checked, previous, vouched)
     findings = [*earlier, *checked]
     built = build_record(source, target, alignment, labels)

@@ -113,7 +113,7 @@ async def verify_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
         config=ctx.verifier_config,
         stats=ctx.stats,
         previous=state.get("previous_findings", []),
-        vouched=_established_spans(ctx, state["target"], state["source"], alignment),
+        **_memory_view(ctx, state["target"], state["source"], alignment),
         learn=ctx.reviewer is None or ctx.review != "all",  # with "all", the review learns
     )
     decision = verdict.decision
@@ -130,19 +130,28 @@ def _alignment(ctx: TranslateContext, target: str, saved: DraftAlignment) -> Ali
     )
 
 
-def _established_spans(
+def _memory_view(
     ctx: TranslateContext, target: str, source: Any, alignment: Alignment
-) -> frozenset[int]:
-    """Entities whose span is the translation the run has accepted for them before (in the
-    translation memory): a doubt about them is settled (アメリカ合衆国 -> United States once
-    kept is not doubted again in every record)."""
+) -> dict[str, Any]:
+    """What the run's translation memory says of the marked spans: `vouched`, entities whose
+    span is the translation the run accepted for them before (a doubt about them is settled:
+    アメリカ合衆国 -> United States once kept is not doubted again in every record), and
+    `claimed`, entities whose span the run accepted only as the translation of another entity
+    (a substituted name: a doubt)."""
     if ctx.memory is None or not alignment.projected:
-        return frozenset()
+        return {}
     entities = {i: source.spans[i - 1].text for i in alignment.projected}
     known = ctx.memory.established(target, entities.values())
-    return frozenset(
+    owners = ctx.memory.owners(target, [p.text for p in alignment.projected.values()])
+    vouched = frozenset(
         i for i, p in alignment.projected.items() if known.get(entities[i]) == p.text
     )
+    claimed = {}
+    for i, p in alignment.projected.items():
+        others = owners.get(p.text, set())
+        if others and entities[i] not in others and i not in vouched:
+            claimed[i] = sorted(others)[0]
+    return {"vouched": vouched, "claimed": claimed}
 
 
 def _wants_review(ctx: TranslateContext, findings: list[Finding], built: bool) -> bool:
@@ -206,7 +215,9 @@ async def review_node(state: State, runtime: Runtime[TranslateContext]) -> dict[
     }
 
 
-def _verdict(decision: Decision, findings: list[Any], record: Any, span_map: list[int]) -> dict[str, Any]:
+def _verdict(
+    decision: Decision, findings: list[Any], record: Any, span_map: list[int]
+) -> dict[str, Any]:
     return {
         "decision": decision,
         "findings": findings,

@@ -70,3 +70,42 @@ def test_reviewer_over_http_repairs_a_widened_span(local_server: Any, method: st
     assert applied.vouched == frozenset({1, 2})
     assert [f.code for f in applied.findings] == [Code.REVIEW_REPAIRED]
     assert handler.calls["review"] == 1
+
+
+def test_memory_owners_and_a_claimed_span_is_a_doubt(tmp_path: Path) -> None:
+    """A span the run accepted as another entity's translation is a substituted-name doubt:
+    retried once, kept when the translator repeats it, silent when the memory vouches."""
+    from agents.translator import LabelMap
+    from agents.verifier import Decision, verify
+
+    mem = TranslationMemory(tmp_path / "memory.sqlite")
+    mem.add("r1", "en", [("マロン製菓", "Marron Seika"), ("豪助", "Gosuke")])
+    mem.add("r2", "en", [("米国", "United States"), ("アメリカ", "United States")])
+    assert mem.owners("en", ["Marron Seika", "United States", "Tokyo"]) == {
+        "Marron Seika": {"マロン製菓"},
+        "United States": {"米国", "アメリカ"},
+    }
+    mem.close()
+
+    _, pairs = load()
+    pair = next(p for p in pairs if p.record.id == "stockmark-200389" and p.target == "en")
+    tok = word_tokenizers.get("en").tokenize
+    good = align(pair.correct, pair.record, tok)
+    wrong_text = pair.correct.replace(good.projected[1].text, "Marron Seika")
+    wrong = align(wrong_text, pair.record, tok)
+    en = word_tokenizers.get_language("en")
+    labels = LabelMap(span_labels=["x"] * len(pair.record.spans), text_label="x")
+    claimed = {1: "マロン製菓"}
+
+    def run(al: Any, **kw: Any) -> Any:
+        return verify(pair.record, JA, en, al, labels, attempt=1, max_attempts=3, **kw)
+
+    first = run(wrong, claimed=claimed)
+    found = [f for f in first.findings if f.code == Code.ENTITY_SUBSTITUTED]
+    assert first.decision == Decision.RETRY and found
+    assert "マロン製菓" in found[0].message and "Marron Seika" in found[0].message
+    again = run(wrong, claimed=claimed, previous=first.findings)
+    assert again.decision == Decision.ACCEPT
+    assert [f.code for f in again.findings if f.code == Code.DOUBT_KEPT] == [Code.DOUBT_KEPT]
+    assert run(wrong, claimed=claimed, vouched=frozenset({1})).decision == Decision.ACCEPT
+    assert run(good).decision == Decision.ACCEPT
