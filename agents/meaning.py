@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.aligner import Alignment, Projected
-from agents.evidence import Evidence, EvidenceScorer, scorer, written_by_sound
+from agents.evidence import POSITIVE, Evidence, EvidenceScorer, scorer, written_by_sound
 from agents.extent import extent as span_extent
 from agents.findings import Code, Finding
 from agents.verifier_config import RunStats, VerifierConfig, feedback
@@ -80,20 +80,29 @@ def meaning_checks(
 
 def claimed_spans(
     source: Record,
+    source_lang: Language,
+    target: Language,
     alignment: Alignment,
     claimed: Mapping[int, str],
     findings: Sequence[Finding],
 ) -> list[Finding]:
     """A substituted-name doubt for each entity whose span the run has accepted only as the
     translation of another entity (`claimed`: index -> that entity), unless a check already
-    found something about the entity."""
+    found something about the entity, one entity's name holds the other's (アメリカ and
+    アメリカ合衆国 are both "United States"), or the evidence says the span reads like it."""
     taken = {f.span for f in findings} | {i for f in findings for i in f.data.get("entities", [])}
+    sc = scorer(source_lang, target)
     out = []
     for index, other in sorted(claimed.items()):
         p = alignment.projected.get(index)
         if p is None or index in taken:
             continue
         entity = source.spans[index - 1].text
+        if entity in other or other in entity:
+            continue
+        ev = sc.score(entity, p.text, source.spans[index - 1].label)
+        if ev.score is not None and ev.score >= POSITIVE:
+            continue
         message = feedback(
             "entity_substituted_claimed", index=index, entity=entity, span=p.text, other=other
         )

@@ -145,7 +145,7 @@ def verify(
     cfg = config or VerifierConfig()
     checked = check(source, source_lang, target, alignment, config=cfg, stats=stats)
     if claimed and cfg.meaning:
-        checked += claimed_spans(source, alignment, claimed, checked)
+        checked += claimed_spans(source, source_lang, target, alignment, claimed, checked)
     checked = _settle_doubts(checked, previous, vouched)
     findings = [*earlier, *checked]
     built = build_record(source, target, alignment, labels)
