@@ -1,6 +1,6 @@
 """Throughput of the translation runner against a local OpenAI-compatible server.
 
-    python bench/graph_throughput.py [--latency 0.25] [--records 1000] [--quick]
+    python bench/graph_throughput.py [--latency 0.25] [--records 1000]
 
 Everything measured runs in a child process of its own (the server's threads live in this
 process, so they take no CPU from what is measured), against the same `replay_server`
