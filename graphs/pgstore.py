@@ -22,12 +22,12 @@ class PostgresResponseCache(KeyValueCache):
     def __init__(self, url: str) -> None:
         import psycopg
 
-        from graphs.stores import SETUP_LOCK
+        from graphs.stores import SETUP_LOCK, lock_setup
 
         super().__init__()
         self.url = url
         self._conn = psycopg.connect(url, autocommit=True, prepare_threshold=None)
-        self._conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+        lock_setup(self._conn)
         try:
             self._conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"

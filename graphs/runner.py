@@ -177,7 +177,7 @@ class Checkpoints:
         self._tasks: set[asyncio.Future[None]] = set()
 
     async def load(self) -> None:
-        await self.saver.setup()
+        # the saver comes set up from `open_checkpointer`, under the store's setup lock
         self.existing = {
             tid
             async for item in self.saver.alist(None)

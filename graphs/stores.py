@@ -10,6 +10,34 @@ from typing import Any
 
 #: The PostgreSQL advisory lock held while a process creates the run's tables.
 SETUP_LOCK = 0x6D6D6D74  # "mmmt"
+#: Seconds between tries to take `SETUP_LOCK`.
+LOCK_POLL_S = 0.05
+
+# Why the setup lock is polled and never waited for: LangGraph's PostgreSQL migrations run
+# `CREATE INDEX CONCURRENTLY`, which waits for every transaction open when it starts, and a
+# statement blocked in `pg_advisory_lock` is such a transaction. The holder would wait for the
+# waiter and the waiter for the holder (PostgreSQL: DeadlockDetected, one worker lost). Each
+# `pg_try_advisory_lock` is a transaction that ends at once.
+
+
+def lock_setup(conn: Any) -> None:
+    """Take `SETUP_LOCK` on a sync autocommit psycopg connection, polling (see above)."""
+    import time
+
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (SETUP_LOCK,)).fetchone()[0]:
+        time.sleep(LOCK_POLL_S)
+
+
+async def alock_setup(conn: Any) -> None:
+    """`lock_setup` on an async autocommit psycopg connection."""
+    import asyncio
+
+    while True:
+        cursor = await conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (SETUP_LOCK,))
+        row = await cursor.fetchone()
+        if row["got"] if isinstance(row, dict) else row[0]:
+            return
+        await asyncio.sleep(LOCK_POLL_S)
 
 
 def run_prefix(store: str | None, out: Path) -> str:
@@ -41,7 +69,7 @@ async def open_checkpointer(store: str | Path) -> AsyncIterator[Any]:
         ) as conn:
             saver = AsyncPostgresSaver(conn, serde=serializer())  # type: ignore[arg-type]
             # workers and machines start together: one of them creates the tables
-            await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            await alock_setup(conn)
             try:
                 await saver.setup()
             finally:
