@@ -38,6 +38,9 @@ from word_tokenizers.scripts import script_of
 
 #: A reading at least this good is evidence for the pair even where a low one would say nothing.
 POSITIVE = 0.6
+#: Below this, the reading of a Han span partly in sound characters says "another name": the
+#: correct transliterations of the planted set read 0.5 or more (迦太基 for カルタゴ: 0.5).
+FAILED_SOUND = 0.45
 
 _PRESERVED = re.compile(r"[A-Za-z0-9]+(?:[-/.+&'][A-Za-z0-9]+)*")
 #: Scripts that spell names by sound (hiragana mostly writes grammar: の, と).
@@ -206,11 +209,12 @@ class EvidenceScorer:
         kept = [w for w in folded.split() if w not in {fold(g) for g in lang.generic_words}]
         return " ".join(kept) if kept else folded
 
-    def _by_sound(self, span: str) -> bool:
-        """Whether a Han span is a transliteration: mostly the target's sound characters."""
+    def _by_sound(self, span: str, share: float = 0.7) -> bool:
+        """Whether a Han span is a transliteration: mostly (`share` of its Han) the target's
+        sound characters."""
         han = [ch for ch in span if script_of(ch) == "Han"]
         sound = self.target.sound_chars
-        return bool(han) and bool(sound) and sum(ch in sound for ch in han) >= 0.7 * len(han)
+        return bool(han) and bool(sound) and sum(ch in sound for ch in han) >= share * len(han)
 
     # ---- the score --------------------------------------------------------------------------
 
@@ -233,7 +237,9 @@ class EvidenceScorer:
         # a lone digit is often a regnal or ordinal number written otherwise (1世 -> I)
         matches = [m for m in matches if len(m.group()) > 1 or not m.group().isdigit()]
         preserved = [m.group() for m in matches]
-        if "Latin" not in self.source.scripts and _alien_codes(entity_n, span_n):
+        if "Latin" not in self.source.scripts and _alien_codes(
+            entity_n, span_n, self._source_reading(entity_n)
+        ):
             # the span holds an acronym or a number the entity does not have (NBA选秀 for
             # 第三次ポエニ戦争, "the 1971 ..."): another entity's name, or neighbouring words
             return Evidence(0.0, 0.0, "preserved")
@@ -330,10 +336,26 @@ class EvidenceScorer:
             # translated by meaning: its reading is trusted, a low one makes a doubt)
             a, b = self._source_reading(entity), self._target_reading(span)
             value = reading_similarity(a, b)
-            # (a person's name is never translated by meaning: its reading always counts)
+            if value < FAILED_SOUND:
+                # a source-language name written by sound (ホンダ) keeps its own characters in
+                # Chinese (本田): read the span the source language's way too
+                # (only a close reading counts: short readings of unrelated names meet halfway)
+                own = reading_similarity(a, self._source_reading(span))
+                value = own if own >= 0.8 else value
+            # (a person's name is never translated by meaning: its reading always counts;
+            # a place's span partly in sound characters (恩施许家坪机场 for バラ・マーケット)
+            # that reads far from the name is another name: its low reading counts too)
             trusted = value >= 0.8 or (
                 written_by_sound(entity)
-                and (self._by_sound(span) or label in self.source.name_labels)
+                and (
+                    self._by_sound(span)
+                    or label in self.source.name_labels
+                    or (
+                        label in self.source.place_labels
+                        and value < FAILED_SOUND
+                        and self._by_sound(span, share=0.2)
+                    )
+                )
             )
             return Evidence(value if trusted else None, value, "reading")
         a, b = self._source_reading(entity), self._target_reading(span)
@@ -370,9 +392,12 @@ def _kanji_numbers(text: str) -> set[str]:
     return out
 
 
-def _alien_codes(entity: str, span: str) -> bool:
-    """Whether `span` holds an acronym (NBA, UEFA) or a number that `entity` does not."""
+def _alien_codes(entity: str, span: str, reading: str = "") -> bool:
+    """Whether `span` holds an acronym (NBA, UEFA) or a number that `entity` does not. An
+    acronym that reads like the start of the entity's `reading` is its name styled in capitals
+    (AEON for イオン銀行)."""
     entity_low = entity.lower()
+    start = reading.replace(" ", "")
     entity_numbers = set(_DIGITS.findall(entity)) | _kanji_numbers(entity)
     for m in _CODE.finditer(span):
         word = m.group()
@@ -381,12 +406,21 @@ def _alien_codes(entity: str, span: str) -> bool:
             and not word.isdigit()
             and not _ROMAN.fullmatch(word)  # Ramesses II for ラムセス2世
             and word.lower() not in entity_low
+            and not _styled_start(word.lower(), start)
         ):
             return True
         for number in _DIGITS.findall(word):
             if number not in entity_numbers and not any(number in n for n in entity_numbers):
                 return True
     return False
+
+
+def _styled_start(word: str, reading: str) -> bool:
+    """Whether `word` reads like the start of `reading` (aeon / "ion...")."""
+    n = len(word)
+    return n >= 3 and any(
+        reading_similarity(reading[:k], word) >= 0.55 for k in (n - 1, n, n + 1) if k <= len(reading)
+    )
 
 
 def _better(a: Evidence, b: Evidence) -> bool:

@@ -4,6 +4,7 @@ from the entity evidence (`agents.evidence`). Called by `agents.meaning.meaning_
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -78,6 +79,8 @@ def extent(
         while lo < hi and edge(lo, start=True):
             lo += 1
         while hi > lo and (edge(hi, start=False) or _not_name_end(tokens[hi])):
+            if _numeral_of(tokens[hi].text, entity):  # "Joseph I" for ジョゼ1世: not "I"
+                break
             hi -= 1
         lo = min(k for k in words if k >= lo)
         hi = max(k for k in words if k <= hi)
@@ -86,6 +89,9 @@ def extent(
     # 1b. a word inside the span that starts a clause (是, 的; a verb the entity lacks): the
     # span ran on past the entity into the sentence
     inner = _clause_word(sc, tokens, words, entity, target)
+    if inner is None and not any(w in entity for w in sc.source.edge_words):
+        # (an entity with a particle of its own, 本能寺の変, keeps one: 혼노지의 변)
+        inner = _particle_inside(text, tokens, words)
     if inner is not None:
         # the part before it must read at least as well as the whole (大和 in 宇宙战舰大和号
         # holds 和 "and"; the whole reads better)
@@ -108,6 +114,9 @@ def extent(
                 (touching and _splits_latin_word(tokens[last], nxt))
                 or (spaced and _only_the_codes(sc, p.text, nxt, entity))
                 or (touching and _holds_entity_han(sc, p.text, nxt, entity))
+                or (touching and _tail_left_out(sc, p.text, nxt, entity))
+                or (spaced and _ends_in_modifier(tokens[last], nxt))
+                or (touching and _inside_spaced_word(text, tokens[last], nxt))
                 or (spaced and _is_kind_word(sc, tokens[first : last + 1], nxt, entity))
                 or (
                     touching
@@ -130,8 +139,10 @@ def extent(
         if caps and caps[0] == words[0] and words[-1] != caps[-1]:
             trailing = [k for k in words if k > caps[-1]]
             # two or more: one lower-case word is often part of the name ("NBA draft")
-            if len(trailing) >= 2 and all(
-                tokens[k].text.isalpha() and tokens[k].text.islower() for k in trailing
+            if (
+                len(trailing) >= 2
+                and all(tokens[k].text.isalpha() and tokens[k].text.islower() for k in trailing)
+                and not _kana_then_kanji(entity)
             ):
                 return widened(words[0], caps[-1], "case")
         grown_hi = last
@@ -193,7 +204,25 @@ def extent(
                 continue
             if _gap(text, tokens, lo, first) or _gap(text, tokens, last, hi):
                 break
-            value = sc.score(entity, text[tokens[lo].start : tokens[hi].end], label).raw
+            longer = sc.score(entity, text[tokens[lo].start : tokens[hi].end], label)
+            value = longer.raw
+            # a trusted span does not grow into evidence that says nothing (旧金山领事 for
+            # サンフランシスコ reads "unknown"), nor a good one into Han evidence grown only by
+            # the length fit (新潟天鹅|主教练 holds no more of アルビレックス新潟's kanji)
+            if ev.score is not None and longer.score is None:
+                continue
+            if (
+                longer.kind == "han"
+                and ev.score is not None
+                and ev.score >= cfg.extent_min
+                and not _adds_entity_han(
+                    sc,
+                    entity,
+                    text[tokens[lo].start : tokens[first].start]
+                    + text[tokens[last].end : tokens[hi].end],
+                )
+            ):
+                continue
             if value is not None and (grown is None or value > grown[0]):
                 grown = (value, lo, hi)
     if grown is not None and grown[0] >= cfg.extent_min and grown[0] >= base + cfg.extent_gain:
@@ -203,6 +232,22 @@ def extent(
 
 #: Universal POS tags that do not end a name: a span ending in one ran into the sentence.
 _NOT_NAME_END = frozenset({"VERB", "AUX", "ADP", "PART", "CCONJ", "SCONJ", "PRON", "ADV", "DET"})
+
+
+def _kana_then_kanji(entity: str) -> bool:
+    """Whether the entity is a name by sound followed by two or more kanji (イングランド代表):
+    lower-case words after the name may translate them ("England national team")."""
+    tail = len(entity)
+    while tail > 0 and script_of(entity[tail - 1]) == "Han":
+        tail -= 1
+    return len(entity) - tail >= 2 and written_by_sound(entity[:tail])
+
+
+def _numeral_of(word: str, entity: str) -> bool:
+    """Whether `word` is a Roman numeral and the entity has a number (ジョゼ1世 -> Joseph I)."""
+    return bool(re.fullmatch(r"[IVXLCDM]+", word)) and any(
+        ch.isdigit() or ch in "一二三四五六七八九十" for ch in entity
+    )
 
 
 def _not_name_end(token: Token) -> bool:
@@ -298,10 +343,100 @@ def _only_the_codes(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> b
         return False
     word = nxt.text
     unspaced = all(script_of(ch) in UNSPACED_SCRIPTS for ch in word)
+    # jieba tags many nouns of action as verbs (选秀 "draft"): after a bare code, a verb of two
+    # or more characters still carries the rest of the name
     return (
         any(ch.isalnum() for ch in word)
         and word.lower() not in sc.target.edge_words
-        and not (unspaced and nxt.pos in _CLAUSE_POS)
+        and not (unspaced and nxt.pos in _CLAUSE_POS and not (nxt.pos == "VERB" and len(word) > 1))
+    )
+
+
+def _spaced_word_char(ch: str) -> bool:
+    return ch.isalnum() and script_of(ch) not in UNSPACED_SCRIPTS and not _latin(ch)
+
+
+def _inside_spaced_word(text: str, last: Token, nxt: Token) -> bool:
+    """Whether the span stops inside a word of a script written with spaces but not Latin
+    (Korean: 코닝엄 공동|묘지 for コニンガム共同墓地) and the rest of the word is a noun, not
+    the particle or ending that follows a name (샌안토니오 스퍼스|에)."""
+    return (
+        " " in text
+        and nxt.pos in _NOUNS
+        and bool(last.text)
+        and _spaced_word_char(last.text[-1])
+        and _spaced_word_char(nxt.text[0])
+    )
+
+
+_NOUNS = frozenset({"NOUN", "PROPN", "NUM"})
+
+
+def _particle_inside(text: str, tokens: Sequence[Token], words: Sequence[int]) -> int | None:
+    """The word before a particle glued to it inside the span, in a script written with
+    spaces but not Latin (Korean: 도쿄도 지요다구에| 본사 holds 에 "in"): the span ran on past
+    the name. None if there is none."""
+    if " " not in text:
+        return None
+    for n, k in enumerate(words[1:-1], start=1):
+        t, before = tokens[k], tokens[words[n - 1]]
+        if (
+            t.pos == "ADP"
+            and t.start == before.end
+            and _spaced_word_char(t.text[0])
+            and _spaced_word_char(before.text[-1])
+        ):
+            return words[n - 1]
+    return None
+
+
+def _ends_in_modifier(last: Token, nxt: Token) -> bool:
+    """Whether the span ends in a lower-case adjective and the next word is the lower-case
+    noun it modifies ("England national|team"): a noun phrase does not end in its modifier."""
+    a, b = last.text, nxt.text
+    return (
+        last.pos == "ADJ"
+        and nxt.pos == "NOUN"
+        and a.isalpha()
+        and a.islower()
+        and b.isalpha()
+        and b.islower()
+        and _latin(a[0])
+    )
+
+
+def _tail_left_out(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> bool:
+    """Whether the entity ends in kanji that the span has no room for, and the span runs
+    straight into a content word (英格兰|国家队 for イングランド代表, 1979年F1世界|锦标赛 for
+    1979年F1世界選手権): every character of the span is accounted for by the rest of the
+    entity (its kanji, sound characters of a transliteration, Latin letters and digits) and
+    none of two or more trailing kanji (not a generic word such as 株式会社, often left out;
+    one kanji such as 砦 may be a sound character itself: 斯凯勒堡) is in it."""
+    s_form, t_form = sc.source.han_form, sc.target.han_form
+    if s_form is None or t_form is None or not sc.target.sound_chars:
+        return False
+    source = s_form(entity)
+    tail = len(source)
+    while tail > 0 and script_of(source[tail - 1]) == "Han":
+        tail -= 1
+    have = t_form(span)
+    # the trailing kanji the span lacks: those after the last one of them the span has
+    kept = max((i for i in range(tail, len(source)) if source[i] in have), default=tail - 1)
+    left = source[kept + 1 :]
+    if len(left) < 2 or any(left.endswith(g) for g in sc.source.generic_words):
+        return False
+    own = set(source[:kept + 1])
+    sound = sc.target.sound_chars
+    if not all(
+        ch in own or ch in sound or (ch.isascii() and ch.isalnum()) or not ch.isalnum()
+        for ch in have
+    ):
+        return False
+    word = nxt.text
+    return (
+        all(script_of(ch) == "Han" for ch in word)
+        and word not in sc.target.edge_words
+        and nxt.pos not in _CLAUSE_POS
     )
 
 
@@ -313,6 +448,14 @@ def _holds_entity_han(sc: EvidenceScorer, span: str, nxt: Token, entity: str) ->
     missing = _han_counter(s_form(entity)) - _han_counter(t_form(span))
     adds = _han_counter(t_form(nxt.text))
     return bool(adds and (adds & missing))
+
+
+def _adds_entity_han(sc: EvidenceScorer, entity: str, added: str) -> bool:
+    """Whether text added to a span holds a Han character of the entity."""
+    s_form, t_form = sc.source.han_form, sc.target.han_form
+    if s_form is None or t_form is None:
+        return False
+    return bool(_han_counter(t_form(added)) & _han_counter(s_form(entity)))
 
 
 def _is_kind_word(sc: EvidenceScorer, inside: Sequence[Token], nxt: Token, entity: str) -> bool:

@@ -59,6 +59,10 @@ class Language:
     - `name_labels` are span labels (in this language) whose entities are always written by
       sound, never translated by meaning (person names): a low reading score is evidence
       against them rather than "unknown";
+    - `place_labels` are span labels whose names written by sound are transliterated at least
+      in part into a language with `sound_chars` (places, facilities; companies and products
+      often take a name by meaning: 甲骨文 for オラクル): a span partly in sound characters
+      that reads far from the name is another name;
     - `edge_words` are function words that never start or end an entity span in this language
       ("and", "which"; "的"); a span with one at its edge swallowed its neighbour;
     - `sound_chars` are the characters a language without a phonetic script writes foreign
@@ -81,6 +85,7 @@ class Language:
     han_form: Callable[[str], str] | None = None
     generic_words: frozenset[str] = frozenset()
     name_labels: frozenset[str] = frozenset()
+    place_labels: frozenset[str] = frozenset()
     edge_words: frozenset[str] = frozenset()
     edge_start_ok: frozenset[str] = frozenset()
     sound_chars: frozenset[str] = frozenset()

@@ -120,3 +120,46 @@ def test_evidence_scores_are_cached_per_pair() -> None:
     first = sc.score("カルタゴ", "Carthage", "地名")
     assert sc.score("カルタゴ", "Carthage", "地名") is first
     assert scorer(get_language("ja"), get_language("en")) is sc
+
+
+@pytest.mark.parametrize(
+    ("entity", "target", "other", "own"),
+    [
+        ("恩施許家坪空港", "en", "Korakuen Stadium", "Enshi Xujiaping Airport"),
+        ("ドナー記念州立公園", "en", "Enshi Xujiaping Airport", "Donner Memorial State Park"),
+        ("愛媛県", "en", "Enshi City, Hubei Province", "Ehime Prefecture"),
+        ("スカイラー砦", "zh", "恩施许家坪机场", "斯凯勒堡"),
+    ],
+)
+def test_evidence_a_span_of_another_kind_scores_zero(
+    entity: str, target: str, other: str, own: str
+) -> None:
+    """The ja plugin's kind words: a span that names another kind of place is another name;
+    the entity's own kind, or none (Ehime), says nothing against it."""
+    sc = ja_to(target)
+    assert sc.score(entity, other, "施設名").score == 0.0
+    assert (sc.score(entity, own, "施設名").score or 1.0) > 0.0
+    assert sc.score("愛媛県", "Ehime", "地名").score != 0.0
+
+
+def test_evidence_a_japanese_name_in_katakana_may_keep_its_kanji_in_chinese() -> None:
+    """ホンダ is 本田 in Chinese: read the span the Japanese way too."""
+    sc = ja_to("zh")
+    assert (sc.score("ホンダ", "本田", "法人名").raw or 0.0) >= 0.8
+
+
+def test_evidence_a_place_partly_by_sound_that_reads_far_is_another_name() -> None:
+    """A place (not a company: 甲骨文 for オラクル is a name by meaning) whose Chinese span is
+    partly in sound characters but reads far from it."""
+    sc = ja_to("zh")
+    wrong = sc.score("バラ・マーケット", "恩施许家坪机场", "施設名")
+    assert wrong.score is not None and wrong.score < 0.45
+    assert sc.score("バラ・マーケット", "博罗市场", "施設名").raw >= 0.45  # type: ignore[operator]
+    assert sc.score("オラクル", "甲骨文", "法人名").score is None
+
+
+def test_evidence_a_brand_in_capitals_is_not_an_alien_acronym() -> None:
+    """AEON for イオン reads like the start of the name; NBA for 第三次ポエニ戦争 does not."""
+    sc = ja_to("en")
+    assert sc.score("イオン銀行", "AEON Bank", "法人名").score != 0.0
+    assert sc.score("第三次ポエニ戦争", "NBA draft", "イベント名").score == 0.0

@@ -26,6 +26,7 @@ from typing import Any
 
 from word_tokenizers.base import MissingBackendError, Token, new_token
 from word_tokenizers.lang.ja_exonyms import exonym_evidence
+from word_tokenizers.lang.ja_kinds import kind_evidence
 from word_tokenizers.languages import Language
 from word_tokenizers.spans import chunk_bounds
 
@@ -381,6 +382,7 @@ LANGUAGE = Language(
     han_form=han_form,
     generic_words=GENERIC_WORDS,
     name_labels=frozenset({"人名"}),
+    place_labels=frozenset({"地名", "施設名"}),
     edge_words=frozenset("は が を に で と の へ や も から まで より".split()),
-    evidence=(exonym_evidence,),
+    evidence=(exonym_evidence, kind_evidence),
 )

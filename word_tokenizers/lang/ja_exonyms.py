@@ -58,6 +58,20 @@ EXONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "モスクワ": (("moscow",), ("莫斯科",)),
     "ニューヨーク": (("new york", "new york city"), ("纽约",)),
     "ワシントン": (("washington", "washington, d.c."), ("华盛顿",)),
+    # Chinese names by meaning rather than sound
+    "サンフランシスコ": (("san francisco",), ("旧金山", "三藩市")),
+    "アイスランド": (("iceland",), ("冰岛",)),
+    "ソルトレイクシティ": (("salt lake city",), ("盐湖城",)),
+    "ケンブリッジ": (("cambridge",), ("剑桥",)),
+    "オックスフォード": (("oxford",), ("牛津",)),
+    "ホワイトハウス": (("white house", "the white house"), ("白宫",)),
+    "シリコンバレー": (("silicon valley",), ("硅谷",)),
+    "ゴールドコースト": (("gold coast",), ("黄金海岸",)),
+    "パールハーバー": (("pearl harbor", "pearl harbour"), ("珍珠港",)),
+    "ニューオーリンズ": (("new orleans",), ("新奥尔良",)),
+    "ニューデリー": (("new delhi",), ("新德里",)),
+    "ケープタウン": (("cape town",), ("开普敦",)),
+    "ハリウッド": (("hollywood",), ("好莱坞",)),
 }
 # fmt: on
 
