@@ -17,7 +17,8 @@ Printed, measured in the same run:
      `--workers 2` at concurrency 64 (when the CLI has `--workers`).
    And the time from process start to the first LLM request of each.
 2. CPU per pair, at latency 0 and concurrency 1, one target at a time: the client
-   (langchain-openai `ainvoke` incl. HTTP), tokenization, aligner + verifier, output writing,
+   (langchain-openai `ainvoke` incl. HTTP), tokenization, aligner + verifier (without the
+   tokenization they call for), output writing,
    and LangGraph + checkpointer (the rest of the pair's CPU); "ours" is the pair's CPU
    without the client.
 """
@@ -185,13 +186,22 @@ async def child_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     pair_cpu: list[float] = []
     client_cpu: list[float] = []
 
+    inside: list[str] = []  # the timed parts running now, innermost last
+
     def timed(name: str, fn: Any) -> Any:
+        """Time `fn` as part `name`; time spent in a part nested in it (the tokenizer, called
+        by the aligner) is that part's only, so that the parts add up."""
         def wrapper(*a: Any, **k: Any) -> Any:
             c0 = time.process_time()
+            inside.append(name)
             try:
                 return fn(*a, **k)
             finally:
-                parts[name] += time.process_time() - c0
+                inside.pop()
+                spent = time.process_time() - c0
+                parts[name] += spent
+                if inside:
+                    parts[inside[-1]] -= spent
         return wrapper
 
     def atimed(name: str, fn: Any) -> Any:

@@ -186,6 +186,13 @@ class Checkpoints:
         if self.existing:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
 
+    def new(self, thread_id: str) -> None:
+        """`thread_id` holds no checkpoint (not in the store at start, not run since): the
+        saver need not look for one when the thread starts (`stores.KnownNewThreads`)."""
+        mark = getattr(self.saver, "mark_new", None)
+        if mark is not None:
+            mark(thread_id)
+
     async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
         """Delete the threads of written pairs: in the background, a batch at a time, so that
         no pair waits for it; `flush` waits for every delete."""
@@ -230,7 +237,10 @@ async def _run(
                 return
             began = time.perf_counter()
             tid = thread_id(record, target, checkpoints.prefix)
-            final = await _one(graph, tid, record, target, ctx, cfg.durability, tid in checkpoints.existing)
+            checkpointed = tid in checkpoints.existing
+            if not checkpointed:
+                checkpoints.new(tid)
+            final = await _one(graph, tid, record, target, ctx, cfg.durability, checkpointed)
             results.setdefault(record.id, {})[target] = final
             pending[record.id].discard(target)
             if not pending[record.id]:

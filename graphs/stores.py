@@ -54,6 +54,29 @@ def is_postgres(store: str | Path | None) -> bool:
     return isinstance(store, str) and store.startswith(("postgresql://", "postgres://"))
 
 
+class KnownNewThreads:
+    """Mixed into a saver: the runner marks the threads it knows hold no checkpoint
+    (`mark_new`: not in the store when the run started, not run since), and LangGraph's read
+    of such a thread's latest checkpoint, when the thread starts, is answered None without a
+    query (a round trip to the store's thread for every pair). Each mark serves one read: the
+    thread's later reads (a resume) go to the store."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._new: set[str] = set()
+
+    def mark_new(self, thread_id: str) -> None:
+        self._new.add(thread_id)
+
+    async def aget_tuple(self, config: Any) -> Any:
+        conf = config["configurable"]
+        tid = conf.get("thread_id")
+        if tid in self._new and not conf.get("checkpoint_id"):
+            self._new.discard(tid)
+            return None
+        return await super().aget_tuple(config)  # type: ignore[misc]
+
+
 @asynccontextmanager
 async def open_checkpointer(store: str | Path) -> AsyncIterator[Any]:
     """An async LangGraph checkpoint saver on `store`, set up, with the state's serializer."""
@@ -64,10 +87,13 @@ async def open_checkpointer(store: str | Path) -> AsyncIterator[Any]:
         from psycopg import AsyncConnection
         from psycopg.rows import dict_row
 
+        class PostgresSaver(KnownNewThreads, AsyncPostgresSaver):
+            pass
+
         async with await AsyncConnection.connect(
             str(store), autocommit=True, prepare_threshold=0, row_factory=dict_row
         ) as conn:
-            saver = AsyncPostgresSaver(conn, serde=serializer())  # type: ignore[arg-type]
+            saver = PostgresSaver(conn, serde=serializer())
             # workers and machines start together: one of them creates the tables
             await alock_setup(conn)
             try:
@@ -79,10 +105,13 @@ async def open_checkpointer(store: str | Path) -> AsyncIterator[Any]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    async with aiosqlite.connect(str(store), timeout=60) as conn:
-        lite = AsyncSqliteSaver(conn, serde=serializer())
+    class SqliteSaver(KnownNewThreads, AsyncSqliteSaver):
+        pass
+
+    async with aiosqlite.connect(str(store), timeout=60) as db:
+        lite = SqliteSaver(db, serde=serializer())
         await lite.setup()
         # WAL is set by setup(); NORMAL syncs at checkpoints of the WAL only: a kill -9 loses
         # nothing, a power loss at most the last commits (the outputs decide what is done)
-        await conn.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
         yield lite

@@ -110,7 +110,7 @@ class ChineseTokenizer:
     lang = "zh"
 
     def __init__(self, backend: Any, hmm: bool = True) -> None:
-        self.backend = backend  # jieba.posseg.POSTokenizer
+        self.backend = backend  # jieba.posseg.POSTokenizer (_zh_hmm.HMMPOSTokenizer)
         self.hmm = hmm
 
     def __repr__(self) -> str:
@@ -154,7 +154,8 @@ def make_tokenizer(
     if importlib.util.find_spec("jieba") is None:
         raise MissingBackendError("zh", "jieba", "zh")
     import jieba
-    import jieba.posseg
+
+    from word_tokenizers.lang._zh_hmm import HMMPOSTokenizer
 
     jieba_log = logging.getLogger("jieba")  # jieba logs every load at DEBUG to stderr
     if jieba_log.level < logging.WARNING:
@@ -164,7 +165,7 @@ def make_tokenizer(
     segmenter = jieba.Tokenizer()
     segmenter.tmp_dir = str(directory)
     segmenter.initialize()
-    backend = jieba.posseg.POSTokenizer(segmenter)
+    backend = HMMPOSTokenizer(segmenter)  # posseg, its HMM step faster (same words and tags)
     backend.word_tag_tab.update(TAG_FIXES)
     log.debug("jieba dictionary loaded, cache in %s", directory)
     return ChineseTokenizer(backend, hmm=hmm)
