@@ -111,6 +111,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="translate only the first N records")
     p.add_argument("--strict", action="store_true", help="stop at the first bad input line")
     p.add_argument("--verifier-model", type=Path, help="OIELLM checkpoint for the model check")
+    p.add_argument(
+        "--verifier-url",
+        default=None,
+        help="an OpenAI-compatible completions endpoint serving --verifier-model (e.g. vLLM); "
+        "default: the model runs in this process",
+    )
     # -- scaling (graphs.workers): processes, Ray, a shared store -----------------------------
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes on this machine, each on a shard of the records (default: 1)")
@@ -155,6 +161,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 2
     if args.source in args.target:
         print(f"error: target {args.source!r} is the source language", file=sys.stderr)
+        return 2
+    if args.verifier_url and args.verifier_model is None:
+        print(
+            "error: --verifier-url needs --verifier-model, the checkpoint directory the "
+            "endpoint serves (its tokenizer, prompt style and calibrated threshold)",
+            file=sys.stderr,
+        )
         return 2
 
     from agents.llm import EndpointNotConfigured, LLMSettings
@@ -280,7 +293,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     if args.verifier_model is not None:
         from training.verifier_model import load_check
 
-        model_check = load_check(args.verifier_model)
+        model_check = load_check(args.verifier_model, url=args.verifier_url)
     reviewer = None
     if args.review != "off":
         from agents.reviewer import Reviewer

@@ -67,6 +67,7 @@ class ContextSpec:
     needs_pos: bool  # whether a task of the run needs POS tags
     max_attempts: int = 3
     verifier_model: Path | None = None  # OIELLM checkpoint for the model check
+    verifier_url: str | None = None  # a completions endpoint serving it (None: in process)
     cache: str | None = None  # LLM response cache: a SQLite path or a postgresql:// URL
     review: str = "uncertain"  # when the reviewer agent is asked: off | uncertain | all
     memory: Path | None = None  # the entity translation memory (SQLite), None: off
@@ -83,7 +84,7 @@ class ContextSpec:
         if self.verifier_model is not None:
             from training.verifier_model import load_check
 
-            model_check = load_check(self.verifier_model)
+            model_check = load_check(self.verifier_model, url=self.verifier_url)
         llm = build_chat_model(self.settings)
         cache = open_cache(self.cache)
         reviewer = None
@@ -347,6 +348,7 @@ async def run_from_cli(
         needs_pos=any(r.task.is_scpos for r in records),
         max_attempts=args.max_attempts,
         verifier_model=args.verifier_model,
+        verifier_url=getattr(args, "verifier_url", None),
         cache=cache,
         review=getattr(args, "review", "uncertain"),
         memory=None if getattr(args, "no_memory", False) else args.out / "memory.sqlite",

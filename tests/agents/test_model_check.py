@@ -234,3 +234,47 @@ def test_model_check_feedback_reaches_the_translator(
     assert model_check_effect(out, ["en"]) == {
         "records": 2, "rejected": 2, "accepted_after_retry": 0, "attempts": 4,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_model_check_runs_behind_a_completions_endpoint(
+    tiny_checkpoint: Path, tmp_path: Path, workers: int
+) -> None:
+    """`--verifier-url`: the checkpoint's prompts go to an OpenAI-compatible completions
+    endpoint (vLLM serving it); an answer that finds no entity disagrees with every marked
+    span, so both records end rejected for it, in one process or in worker processes."""
+    from graphs.translate import main
+    from replay_server.server import LocalOpenAIServer
+    from tests.llm_fakes import DEMO, RecordedTranslator
+    from tests.training.test_verifier_model import _Completions
+
+    out = tmp_path / "out"
+    args = ["--input", str(DEMO), "--limit", "2", "--source", "ja", "--target", "en",
+            "--out", str(out), "--max-attempts", "1", "--concurrency", "1", "--no-progress",
+            "--log-level", "WARNING", "--verifier-model", str(tiny_checkpoint),
+            "--workers", str(workers)]  # fmt: skip
+    completions = _Completions({})  # every prompt answered "/NER/": nothing found
+    with LocalOpenAIServer(RecordedTranslator()) as server, completions as url:
+        rc = main(
+            [*args, "--base-url", server.base_url, "--verifier-url", url],
+            environ={"OPENAI_API_KEY": "sk-test"},
+        )
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["counts"]["en"] == {"accepted": 0, "rejected": 2}
+    assert report["findings"]["model_disagreement"] == 2
+    prompts = [p for body in completions.requests for p in body["prompt"]]  # type: ignore[union-attr]
+    assert len(prompts) == 2
+    assert all(body["temperature"] == 0 for body in completions.requests)
+
+
+def test_model_check_url_without_a_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    from graphs.translate import main
+    from tests.llm_fakes import DEMO
+
+    rc = main(
+        ["--input", str(DEMO), "--source", "ja", "--target", "en", "--out", str(tmp_path),
+         "--verifier-url", "http://127.0.0.1:9/v1"],  # fmt: skip
+        environ={"OPENAI_API_KEY": "sk-test"},
+    )
+    assert rc == 2
