@@ -274,7 +274,7 @@ def test_model_check_url_without_a_checkpoint_is_a_clear_error(tmp_path: Path) -
 
     rc = main(
         ["--input", str(DEMO), "--source", "ja", "--target", "en", "--out", str(tmp_path),
-         "--verifier-url", "http://127.0.0.1:9/v1"],  # fmt: skip
+         "--verifier-url", "http://127.0.0.1:9/v1"],
         environ={"OPENAI_API_KEY": "sk-test"},
     )
     assert rc == 2
