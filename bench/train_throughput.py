@@ -354,6 +354,16 @@ def real_data_run(args: argparse.Namespace, device: Any) -> dict[str, Any]:
     )  # fmt: skip
     infer_s = time.perf_counter() - t0
     overall = score(held, predicted).overall.to_dict()
+    copy: dict[str, Any] | None = None
+    if args.real_copy_spans:
+        # the same model decoding spans as substrings of their text only (training.copy_spans)
+        copied = model.extract(
+            [r.text for r in held], held[0].task, held[0].lang, ids=[r.id for r in held],
+            batch_size=64, max_new_tokens=16 if smoke else 160, copy_spans=True,
+        )  # fmt: skip
+        scored = score(held, copied).overall.to_dict()
+        copy = {k: scored[k] for k in ("wl_precision", "wl_recall", "wl_f1")}
+        copy["parse_errors"] = sum(1 for p in copied if p.meta.get("parse_errors"))
     return {
         "config": args.real_config or "built-in",
         "records": len(records),
@@ -369,6 +379,7 @@ def real_data_run(args: argparse.Namespace, device: Any) -> dict[str, Any]:
         "wl_f1": overall["wl_f1"],
         "all_accuracy": overall["all_accuracy"],
         "parse_errors": sum(1 for p in predicted if p.meta.get("parse_errors")),
+        "copy_spans": copy,
         "infer_texts_per_s": round(len(held) / infer_s, 2),
         "threads": __import__("torch").get_num_threads(),
         "model": {k: v for k, v in cfg.model_config.items() if k != "model_type"},
@@ -472,6 +483,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--real-epochs", type=float, default=3.0, help="epochs of --real-data")
     p.add_argument("--real-config", help="a training YAML for --real-data (training/configs/cpu.yaml)")
     p.add_argument("--real-heldout", type=int, default=0, help="score only N held-out records")
+    p.add_argument(
+        "--real-copy-spans",
+        action="store_true",
+        help="also score --real-data decoding spans as substrings of their text only",
+    )
     p.add_argument(
         "--data",
         default=str(ROOT.parent / "shared" / "data" / "stockmark-ner-ja" / "ner.jsonl"),

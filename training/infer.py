@@ -132,6 +132,7 @@ class OIELLM:
         self.tokenizer = tokenizer
         self.prompt_style = prompt_style
         self.device = device if device is not None else next(model.parameters()).device
+        self._pieces: list[bytes] | None = None  # token bytes, for copy_spans
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, dtype: Any = None) -> OIELLM:
@@ -179,6 +180,7 @@ class OIELLM:
         batch_size: int = 64,
         max_new_tokens: int = 256,
         cache: str | None = None,
+        copy_from: list[str] | None = None,
     ) -> list[Generation]:
         """Greedy outputs for OIELLM inputs (``"{text}/{task word}"``), in input order.
 
@@ -187,6 +189,8 @@ class OIELLM:
         ``cache``: ``dynamic`` (grows per step), ``static`` (preallocated, what
         ``torch.compile`` wants on GPU) or ``continuous`` (transformers' continuous batching,
         where the installed version has it; ``batch_size`` is then the scheduler's business).
+        ``copy_from``: the text of each input, whose substrings are the only spans it may
+        write (`training.copy_spans`; not with the continuous cache).
         """
         import torch
 
@@ -215,10 +219,23 @@ class OIELLM:
                 width = max(len(prompts[i]) for i in batch)
                 ids = [[pad_id] * (width - len(prompts[i])) + prompts[i] for i in batch]
                 mask = [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch]
+                extra = {}
+                if copy_from is not None:
+                    from transformers import LogitsProcessorList
+
+                    from training.copy_spans import CopySpans, token_bytes
+
+                    if self._pieces is None:
+                        self._pieces = token_bytes(self.tokenizer)
+                    rows = [copy_from[i] for i in batch]
+                    extra["logits_processor"] = LogitsProcessorList(
+                        [CopySpans(self._pieces, rows, width, eos_ids)]
+                    )
                 out = self.model.generate(
                     input_ids=torch.tensor(ids, device=self.device),
                     attention_mask=torch.tensor(mask, device=self.device),
                     generation_config=config,
+                    **extra,
                 )
                 for row, i in zip(out[:, width:].tolist(), batch, strict=True):
                     end = next((j for j, t in enumerate(row) if t in eos_ids), None)
@@ -266,8 +283,11 @@ class OIELLM:
         batch_size: int = 64,
         max_new_tokens: int = 256,
         ids: list[str] | None = None,
+        copy_spans: bool = False,
     ) -> list[Extraction]:
-        """The parsed extraction of every text, with parse issues and the raw output."""
+        """The parsed extraction of every text, with parse issues and the raw output.
+        ``copy_spans``: spans are decoded as substrings of their text only (a weak model's
+        outputs then parse; about 3x slower on CPU: a Python step per row and token)."""
         task = Task.parse(task)
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
@@ -275,6 +295,7 @@ class OIELLM:
             [make_input(t, task, event=event) for t in texts],
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
+            copy_from=texts if copy_spans and self.cache != "continuous" else None,
         )
         out = []
         for i, (text, gen) in enumerate(zip(texts, gens, strict=True)):
@@ -301,6 +322,7 @@ class OIELLM:
         batch_size: int = 64,
         max_new_tokens: int = 256,
         ids: list[str] | None = None,
+        copy_spans: bool = False,
     ) -> list[Record]:
         """The parsed record of every text. ``meta["oiellm_output"]`` holds the raw output and
         ``meta["parse_errors"]`` what could not be parsed (absent when everything parsed)."""
@@ -313,6 +335,7 @@ class OIELLM:
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             ids=ids,
+            copy_spans=copy_spans,
         ):
             ex.record.meta[OUTPUT_META_KEY] = ex.output
             if ex.errors:

@@ -1,0 +1,66 @@
+"""Decoding that copies spans (`training.copy_spans`): inside a span field only substrings of
+the text can be written, and a field ends only where it is one (and no more often than the
+text holds it). Checked with a tokenizer trained on the spot and random scores."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+TEXT = "東京都千代田区に本社を置くマロン製菓は、東京の会社。"
+
+
+@pytest.fixture(scope="module")
+def tok():  # type: ignore[no-untyped-def]
+    from training.tokenizer import train_bpe_tokenizer
+
+    return train_bpe_tokenizer([TEXT + "/NER\n:法人名;マロン製菓:地名;東京都千代田区"] * 8, 400)
+
+
+def test_copy_spans_token_bytes_spell_the_text(tok) -> None:  # type: ignore[no-untyped-def]
+    from training.copy_spans import token_bytes
+
+    pieces = token_bytes(tok)
+    ids = tok(TEXT)["input_ids"]
+    assert b"".join(pieces[i] for i in ids) == TEXT.encode("utf-8")
+
+
+def test_copy_spans_only_substrings_and_ends_only_on_one(tok) -> None:  # type: ignore[no-untyped-def]
+    from training.copy_spans import CopySpans, token_bytes
+
+    pieces = token_bytes(tok)
+    eos = [tok.eos_token_id]
+    proc = CopySpans(pieces, [TEXT], start=0, eos_ids=eos)
+    text = TEXT.encode("utf-8")
+    first = proc.allowed(0, b"")
+    assert first and eos[0] not in first
+    assert all(pieces[i].partition(b":")[0] in text and pieces[i][:1] != b":" for i in first)
+    assert eos[0] in proc.allowed(0, "マロン製菓".encode())
+    # 東京 occurs twice: it may end twice, not a third time
+    assert eos[0] in proc.allowed(0, "東京".encode(), used=1)
+    assert eos[0] not in proc.allowed(0, "東京".encode(), used=2)
+    assert proc.allowed(0, "京東".encode()) == []  # no substring grows from here
+
+
+def test_copy_spans_greedy_on_random_scores_writes_only_text_spans(tok) -> None:  # type: ignore[no-untyped-def]
+    from training.copy_spans import CopySpans, token_bytes
+
+    pieces = token_bytes(tok)
+    eos = tok.eos_token_id
+    head = tok("/NER/:法人名;", add_special_tokens=False)["input_ids"]
+    proc = CopySpans(pieces, [TEXT], start=0, eos_ids=[eos])
+    gen = torch.Generator().manual_seed(0)
+    text = TEXT.encode("utf-8")
+    for trial in range(20):
+        ids = list(head)
+        for _ in range(8):
+            scores = torch.randn(1, len(pieces), generator=gen)
+            scores = proc(torch.tensor([ids]), scores)
+            nxt = int(scores[0].argmax())
+            if nxt == eos:
+                break
+            ids.append(nxt)
+            out = b"".join(pieces[i] for i in ids)
+            field = out[out.rfind(b";") + 1 :].partition(b":")[0]
+            assert field in text, (trial, out.decode("utf-8", "replace"))
