@@ -52,6 +52,51 @@ def token_bytes(tokenizer: Any) -> list[bytes]:
     return out
 
 
+def _run_class(ch: str) -> str:
+    """The runs a name does not stop inside: katakana (with ー), Latin letters and digits."""
+    if "\u30a0" <= ch <= "\u30ff" or ch == "ー":
+        return "kana"
+    if ch.isascii() and ch.isalnum():
+        return "latin"
+    return ""
+
+
+def _bound(before: str, after: str) -> bool:
+    a, b = _run_class(before), _run_class(after)
+    return not (a and a == b)
+
+
+def _on_bounds(text: bytes, span: bytes) -> bool:
+    """Whether `span` occurs in `text` somewhere it neither starts nor ends inside a katakana
+    or Latin run (パ in パイレーツ does not: a name does not stop there)."""
+    try:
+        t, s = text.decode("utf-8"), span.decode("utf-8")
+    except UnicodeDecodeError:
+        return False  # part of a character
+    i = t.find(s)
+    while i >= 0:
+        j = i + len(s)
+        if (i == 0 or _bound(t[i - 1], s[0])) and (j == len(t) or _bound(s[-1], t[j])):
+            return True
+        i = t.find(s, i + 1)
+    return False
+
+
+def _starts_on_bound(text: bytes, head: bytes) -> bool:
+    """Whether the first piece of a span occurs in `text` where no katakana or Latin run
+    goes on before it."""
+    t = text.decode("utf-8", "ignore")
+    s = head.decode("utf-8", "ignore")
+    if not s:
+        return True  # part of a character: judged when the field ends
+    i = t.find(s)
+    while i >= 0:
+        if i == 0 or _bound(t[i - 1], s[0]):
+            return True
+        i = t.find(s, i + 1)
+    return False
+
+
 class CopySpans:
     """A transformers logits processor: see the module docstring. `texts` are the input texts
     of the batch's rows, `start` the column where generation starts (after left padding)."""
@@ -73,7 +118,7 @@ class CopySpans:
         if key in self._allowed:
             return self._allowed[key]
         text = self.texts[row]
-        may_end = bool(current) and text.count(current) > used
+        may_end = bool(current) and text.count(current) > used and _on_bounds(text, current)
         ids = []
         for i, piece in enumerate(self.pieces):
             if not piece:
@@ -82,8 +127,12 @@ class CopySpans:
             grown = current + head
             if b";" in head or grown not in text:
                 continue
-            if sep and not (head or may_end):  # (a token that ends a longer span is let be)
+            if sep and not (head or may_end):
                 continue
+            if sep and head and not _on_bounds(text, grown):
+                continue
+            if not current and (0x80 <= grown[0] <= 0xBF or not _starts_on_bound(text, grown)):
+                continue  # a span starts on a character, and not inside a run
             ids.append(i)
         if may_end:
             ids += self.eos_ids

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -18,39 +20,47 @@ from graphs.stores import SETUP_LOCK, open_checkpointer
 from tests.graphs.test_graph_scale import needs_pg, pg_url  # noqa: F401  (fixture)
 
 
-def hold_lock_and_index(url: str, waiting: threading.Event, done: list[str]) -> None:
-    """Hold the setup lock, wait until a worker waits for it, build an index concurrently."""
+@contextmanager
+def lock_held_while_indexing(url: str) -> Iterator[None]:
+    """Hold the setup lock in a thread; once the body starts (a worker about to wait for the
+    lock), build an index concurrently, then let go. Asserts the index got built."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS lock_probe (a int)")
-        waiting.wait(10)
-        time.sleep(0.3)  # the worker is inside its wait for the lock now
-        conn.execute("SET statement_timeout = '20s'")
-        conn.execute("CREATE INDEX CONCURRENTLY lock_probe_a ON lock_probe (a)")
-        done.append("indexed")
-        conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+    started, done = threading.Event(), []
+
+    def hold() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS lock_probe (a int)")
+            locked.set()
+            started.wait(10)
+            time.sleep(0.3)  # the worker is inside its wait for the lock now
+            conn.execute("SET statement_timeout = '20s'")
+            conn.execute("CREATE INDEX CONCURRENTLY lock_probe_a ON lock_probe (a)")
+            done.append("indexed")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK,))
+
+    locked = threading.Event()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    locked.wait(10)
+    try:
+        started.set()
+        yield
+    finally:
+        holder.join(30)
+    assert done == ["indexed"]
 
 
 @needs_pg
 @pytest.mark.timeout(60)
 def test_checkpointer_setup_waits_without_blocking_concurrent_index(pg_url: str) -> None:  # noqa: F811
-    waiting, done = threading.Event(), []
-    holder = threading.Thread(target=hold_lock_and_index, args=(pg_url, waiting, done))
-    holder.start()
-
     async def worker() -> int:
-        time.sleep(0.2)  # the holder has the lock
-        waiting.set()
         async with open_checkpointer(pg_url) as saver:
             return len([c async for c in saver.alist(None)])
 
-    try:
+    with lock_held_while_indexing(pg_url):
         assert asyncio.run(worker()) == 0
-    finally:
-        holder.join(30)
-    assert done == ["indexed"]
 
 
 @needs_pg
@@ -58,19 +68,11 @@ def test_checkpointer_setup_waits_without_blocking_concurrent_index(pg_url: str)
 def test_cache_setup_waits_without_blocking_concurrent_index(pg_url: str) -> None:  # noqa: F811
     from graphs.pgstore import PostgresResponseCache
 
-    waiting, done = threading.Event(), []
-    holder = threading.Thread(target=hold_lock_and_index, args=(pg_url, waiting, done))
-    holder.start()
-    time.sleep(0.2)
-    waiting.set()
-    try:
+    with lock_held_while_indexing(pg_url):
         cache = PostgresResponseCache(pg_url)
         cache.put("k", {"answer": 1})
         assert cache.get("k") == {"answer": 1}
         cache.close()
-    finally:
-        holder.join(30)
-    assert done == ["indexed"]
 
 
 @needs_pg

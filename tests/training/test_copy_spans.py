@@ -64,3 +64,17 @@ def test_copy_spans_greedy_on_random_scores_writes_only_text_spans(tok) -> None:
             out = b"".join(pieces[i] for i in ids)
             field = out[out.rfind(b";") + 1 :].partition(b":")[0]
             assert field in text, (trial, out.decode("utf-8", "replace"))
+
+
+def test_copy_spans_names_do_not_stop_inside_a_katakana_or_latin_run(tok) -> None:  # type: ignore[no-untyped-def]
+    """マロ in マロン製菓 cannot end a span (the katakana run goes on), マロン can; a span
+    cannot start inside a run either."""
+    from training.copy_spans import CopySpans, token_bytes
+
+    pieces = token_bytes(tok)
+    eos = tok.eos_token_id
+    proc = CopySpans(pieces, [TEXT], start=0, eos_ids=[eos])
+    assert eos not in proc.allowed(0, "マロ".encode())
+    assert eos in proc.allowed(0, "マロン".encode())
+    starts = [pieces[i].decode("utf-8", "ignore") for i in proc.allowed(0, b"")]
+    assert not any(s.startswith(("ロ", "ン")) for s in starts if s)
