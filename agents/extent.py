@@ -134,7 +134,7 @@ def extent(
                 or (touching and holds_entity_han(sc, p.text, nxt, entity))
                 or (touching and tail_left_out(sc, p.text, nxt, entity))
                 or (spaced and ends_in_modifier(tokens[last], nxt))
-                or (touching and inside_spaced_word(text, tokens[last], nxt))
+                or (touching and inside_spaced_word(text, tokens[last], nxt, target.edge_words))
                 or (spaced and is_kind_word(sc, tokens[first : last + 1], nxt, entity))
                 or (
                     touching

@@ -140,10 +140,16 @@ def spaced_word_char(ch: str) -> bool:
     return ch.isalnum() and script_of(ch) not in UNSPACED_SCRIPTS and not latin(ch)
 
 
-def inside_spaced_word(text: str, last: Token, nxt: Token) -> bool:
+def inside_spaced_word(
+    text: str, last: Token, nxt: Token, edge_words: frozenset[str] = frozenset()
+) -> bool:
     """Whether the span stops inside a word of a script written with spaces but not Latin
     (Korean: 코닝엄 공동|묘지 for コニンガム共同墓地) and the rest of the word is a noun, not
-    the particle or ending that follows a name (샌안토니오 스퍼스|에)."""
+    the particle or ending that follows a name (샌안토니오 스퍼스|에; 운하|가 even where the
+    tagger calls 가 a noun: the target's edge words are particles)."""
+    rest = re.split(r"[\s\W]", text[nxt.start :], maxsplit=1)[0]
+    if nxt.text in edge_words or rest in edge_words:
+        return False
     return (
         " " in text
         and nxt.pos in NOUNS
