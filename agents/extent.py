@@ -10,6 +10,7 @@ from agents.extent_rules import (
     CLAUSE_POS,
     adds_entity_han,
     capitalised,
+    clause_verb,
     clause_word,
     compound_head,
     continues_by_sound,
@@ -104,8 +105,11 @@ def extent(
         hi = max(k for k in words if k <= hi)
         if (lo, hi) != (words[0], words[-1]):
             return widened(lo, hi, "edge words")
-    # 1b. a word inside the span that starts a clause (是, 的; a verb the entity lacks): the
-    # span ran on past the entity into the sentence
+    # 1b. a word inside the span that starts a clause (是, 的; a verb the entity lacks; a
+    # lower-case "is", "was" where no tagger runs): the span ran on into the sentence
+    verb = clause_verb(tokens, words, target.clause_verbs)
+    if verb is not None:
+        return widened(words[0], verb, "clause word")
     inner = clause_word(sc, tokens, words, entity, target)
     if inner is None and not any(w in entity for w in sc.source.edge_words):
         # (an entity with a particle of its own, 本能寺の変, keeps one: 혼노지의 변)

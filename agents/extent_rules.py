@@ -284,6 +284,16 @@ def continues_by_sound(
     return longer is not None and longer > base + 0.03
 
 
+def clause_verb(tokens: Sequence[Token], words: Sequence[int], verbs: frozenset[str]) -> int | None:
+    """The word before the first lower-case clause verb inside the span ("1979 South African
+    Grand Prix|was held"): the span ran on into the sentence. None if there is none."""
+    for n, k in enumerate(words[1:], start=1):
+        word = tokens[k].text
+        if word in verbs:  # lower case only: a capitalised one is part of a title
+            return words[n - 1]
+    return None
+
+
 def clause_word(
     sc: EvidenceScorer,
     tokens: Sequence[Token],

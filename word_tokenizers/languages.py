@@ -65,6 +65,9 @@ class Language:
       that reads far from the name is another name;
     - `edge_words` are function words that never start or end an entity span in this language
       ("and", "which"; "的"); a span with one at its edge swallowed its neighbour;
+    - `clause_verbs` are verbs that, in lower case inside a span, start the sentence's clause
+      rather than belong to a name ("is", "was": "Grand Prix was held"); read where no POS
+      tagger runs;
     - `sound_chars` are the characters a language without a phonetic script writes foreign
       names with, by sound (Chinese 克 斯 尔 特...): a span written in them is a
       transliteration, whose reading must match the entity's; a span in other characters
@@ -87,6 +90,7 @@ class Language:
     name_labels: frozenset[str] = frozenset()
     place_labels: frozenset[str] = frozenset()
     edge_words: frozenset[str] = frozenset()
+    clause_verbs: frozenset[str] = frozenset()
     edge_start_ok: frozenset[str] = frozenset()
     sound_chars: frozenset[str] = frozenset()
     evidence: tuple[Callable[[str, Language, str, Language], float | None], ...] = ()

@@ -184,3 +184,19 @@ def test_verifier_real_clean_answers_of_the_loose_set_pass() -> None:
         ("stockmark-370461", "en", "entity_substituted"),
         ("stockmark-564058", "zh", "entity_substituted"),
     }
+
+
+@pytest.mark.parametrize("rid", ["stockmark-2344468", "stockmark-2313301"])
+def test_verifier_widened_into_a_clause_verb_without_pos_tags(rid: str) -> None:
+    """The graph tokenizes English without POS tags when no task needs them: a lower-case
+    "was" or "is" inside the span ("Grand Prix was held", "State Park is dedicated") still
+    marks it widened (`Language.clause_verbs`)."""
+    _, pairs = load()
+    pair = next(p for p in pairs if p.record.id == rid and p.target == "en")
+    en = word_tokenizers.get_language("en")
+    tok = word_tokenizers.get("en", **en.boundary_options).tokenize
+    assert {t.pos for t in tok("It was held.")} <= {"X", None}  # no tagger ran
+    wrong = plant("widened", pair, tok, donors_of([q for q in pairs if q.target == "en"], {"en": tok}))
+    assert wrong is not None and (" was " in wrong or " is " in wrong)
+    found = [f for f in check(pair.record, JA, en, align(wrong, pair.record, tok)) if f.code == Code.SPAN_WIDENED]
+    assert found and found[0].severity == Severity.ERROR

@@ -133,5 +133,6 @@ LANGUAGE = Language(
     length_factor=2.7,  # median en/ja length of the demo translations: 2.67
     generic_words=GENERIC_WORDS,
     edge_words=EDGE_WORDS,
+    clause_verbs=frozenset("is are was were be been being has have had".split()),
     edge_start_ok=frozenset({"the", "a", "an"}),
 )
