@@ -147,7 +147,8 @@ def reading_similarity(a: str, b: str) -> float:
     return max(joined, ordered, skeleton) / 100.0
 
 
-def _han_chars(text: str) -> Counter[str]:
+def han_chars(text: str) -> Counter[str]:
+    """The Han characters of `text`, counted."""
     return Counter(ch for ch in text if script_of(ch) == "Han")
 
 
@@ -299,10 +300,10 @@ class EvidenceScorer:
         # only multi-character generic words (株式会社 / 公司) are dropped: single ones (川, 河)
         # convert into each other and count as evidence
         stripped = _strip_generic(entity, _long(self.source.generic_words))
-        src = _han_chars(_cached(s_form, stripped))
+        src = han_chars(_cached(s_form, stripped))
         if not src:
             return UNKNOWN
-        tgt = _han_chars(_cached(t_form, _strip_generic(span, _long(self.target.generic_words))))
+        tgt = han_chars(_cached(t_form, _strip_generic(span, _long(self.target.generic_words))))
         if not tgt:
             if _share(span, {"Han"}) == 0 and _letters(span):
                 # a target that writes Han writes a kanji entity in Han (3年B組金八先生 is not

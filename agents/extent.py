@@ -60,36 +60,30 @@ def extent(
         word = tokens[k].text.lower()
         return word in target.edge_words and not (start and word in target.edge_start_ok)
 
-    def cut_short(lo: int, hi: int) -> Finding:
-        """The span should run over tokens lo..hi (it holds first..last of them)."""
+    def finding(code: Code, lo: int, hi: int, listed: str, words: list[str], **data: str) -> Finding:
+        """The span should run over tokens lo..hi; `words` (named `listed` in the feedback)
+        are those it lacks (cut short) or holds too many (widened)."""
         suggested = text[tokens[lo].start : tokens[hi].end]
-        missing = [tokens[k].text for k in range(lo, hi + 1) if k < first or k > last]
         message = feedback(
-            Code.SPAN_CUT_SHORT,
+            code,
             index=index,
             span=p.text,
             entity=entity,
             suggested=suggested,
-            missing=", ".join(repr(w) for w in missing),
+            **{listed: ", ".join(repr(w) for w in words)},
         )
         return Finding.error(
-            Code.SPAN_CUT_SHORT, message, span=index, span_text=p.text, suggested=suggested
+            code, message, span=index, span_text=p.text, suggested=suggested, **data
         )
 
+    def cut_short(lo: int, hi: int) -> Finding:
+        """The span should run over tokens lo..hi (it holds first..last of them)."""
+        missing = [tokens[k].text for k in range(lo, hi + 1) if k < first or k > last]
+        return finding(Code.SPAN_CUT_SHORT, lo, hi, "missing", missing)
+
     def widened(lo: int, hi: int, why: str) -> Finding:
-        suggested = text[tokens[lo].start : tokens[hi].end]
         extra = [tokens[k].text for k in inside if k < lo or k > hi]
-        message = feedback(
-            Code.SPAN_WIDENED,
-            index=index,
-            span=p.text,
-            entity=entity,
-            suggested=suggested,
-            extra=", ".join(repr(w) for w in extra),
-        )
-        return Finding.error(
-            Code.SPAN_WIDENED, message, span=index, span_text=p.text, suggested=suggested, why=why
-        )
+        return finding(Code.SPAN_WIDENED, lo, hi, "extra", extra, why=why)
 
     # 1. function words at the edges (the span ran into its neighbours): the language's edge
     # words, or a last word the tagger calls a verb, particle, adverb... (when it tags)

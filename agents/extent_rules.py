@@ -9,7 +9,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from agents.evidence import Evidence, EvidenceScorer, written_by_sound
+from agents.evidence import Evidence, EvidenceScorer, han_chars, written_by_sound
 from agents.verifier_config import UNSPACED_SCRIPTS
 from word_tokenizers import Language, Token
 from word_tokenizers.scripts import script_of
@@ -140,9 +140,7 @@ def spaced_word_char(ch: str) -> bool:
     return ch.isalnum() and script_of(ch) not in UNSPACED_SCRIPTS and not latin(ch)
 
 
-def inside_spaced_word(
-    text: str, last: Token, nxt: Token, edge_words: frozenset[str] = frozenset()
-) -> bool:
+def inside_spaced_word(text: str, last: Token, nxt: Token, edge_words: frozenset[str]) -> bool:
     """Whether the span stops inside a word of a script written with spaces but not Latin
     (Korean: 코닝엄 공동|묘지 for コニンガム共同墓地) and the rest of the word is a noun, not
     the particle or ending that follows a name (샌안토니오 스퍼스|에; 운하|가 even where the
@@ -235,8 +233,8 @@ def holds_entity_han(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> 
     s_form, t_form = sc.source.han_form, sc.target.han_form
     if s_form is None or t_form is None or nxt.text in sc.target.edge_words:
         return False
-    missing = han_counter(s_form(entity)) - han_counter(t_form(span))
-    adds = han_counter(t_form(nxt.text))
+    missing = han_chars(s_form(entity)) - han_chars(t_form(span))
+    adds = han_chars(t_form(nxt.text))
     return bool(adds and (adds & missing))
 
 
@@ -245,7 +243,7 @@ def adds_entity_han(sc: EvidenceScorer, entity: str, added: str) -> bool:
     s_form, t_form = sc.source.han_form, sc.target.han_form
     if s_form is None or t_form is None:
         return False
-    return bool(han_counter(t_form(added)) & han_counter(s_form(entity)))
+    return bool(han_chars(t_form(added)) & han_chars(s_form(entity)))
 
 
 def is_kind_word(sc: EvidenceScorer, inside: Sequence[Token], nxt: Token, entity: str) -> bool:
@@ -307,7 +305,7 @@ def clause_word(
     if len(words) < 2 or target.han_form is None:
         return None
     s_form, t_form = sc.source.han_form, target.han_form
-    entity_han = han_counter(s_form(entity)) if s_form is not None else Counter()
+    entity_han = han_chars(s_form(entity)) if s_form is not None else Counter()
     by_sound = written_by_sound(entity)
     # an entity with a particle of its own (アルプスの少女ハイジ) may keep one (阿尔卑斯山的少女)
     particle = any(w in entity for w in sc.source.edge_words)
@@ -315,7 +313,7 @@ def clause_word(
         t = tokens[k]
         if not all(script_of(ch) in UNSPACED_SCRIPTS for ch in t.text):
             continue
-        chars = han_counter(t_form(t.text))
+        chars = han_chars(t_form(t.text))
         own = bool(chars) and not (chars - entity_han)
         if own:
             continue
@@ -329,10 +327,6 @@ def clause_word(
 #: Tags of a word that starts a clause inside a span (particles such as 之 do occur inside
 #: names: 本能寺之变).
 CLAUSE_POS = frozenset({"VERB", "AUX", "ADP", "CCONJ", "SCONJ", "PRON", "ADV"})
-
-
-def han_counter(text: str) -> Counter[str]:
-    return Counter(ch for ch in text if script_of(ch) == "Han")
 
 
 def capitalised(word: str) -> bool:

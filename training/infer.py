@@ -212,6 +212,10 @@ class OIELLM:
         )
         if (cache or self.cache) == "continuous":
             return self._generate_continuous(prompts, config, eos_ids)
+        if copy_from is not None:
+            from transformers import LogitsProcessorList
+
+            from training.copy_spans import CopySpans
         results: list[Generation | None] = [None] * len(prompts)
         with torch.inference_mode(), _generation_config(self.model, config):
             for b in range(0, len(order), batch_size):
@@ -221,15 +225,9 @@ class OIELLM:
                 mask = [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch]
                 extra = {}
                 if copy_from is not None:
-                    from transformers import LogitsProcessorList
-
-                    from training.copy_spans import CopySpans, token_bytes
-
-                    if self._pieces is None:
-                        self._pieces = token_bytes(self.tokenizer)
                     rows = [copy_from[i] for i in batch]
                     extra["logits_processor"] = LogitsProcessorList(
-                        [CopySpans(self._pieces, rows, width, eos_ids)]
+                        [CopySpans(self._token_bytes(), rows, width, eos_ids)]
                     )
                 out = self.model.generate(
                     input_ids=torch.tensor(ids, device=self.device),
@@ -243,6 +241,14 @@ class OIELLM:
                     text = self.tokenizer.decode(kept, skip_special_tokens=True)
                     results[i] = Generation(text=text, complete=end is not None, n_tokens=len(kept))
         return [r for r in results if r is not None]
+
+    def _token_bytes(self) -> list[bytes]:
+        """The bytes of every token id (`training.copy_spans`), read once."""
+        if self._pieces is None:
+            from training.copy_spans import token_bytes
+
+            self._pieces = token_bytes(self.tokenizer)
+        return self._pieces
 
     def _generate_continuous(
         self, prompts: list[list[int]], config: Any, eos_ids: list[int]
