@@ -50,8 +50,23 @@ def char_class(ch: str) -> str:
     return script if ch.isalpha() and script != "Common" else "other"
 
 
+#: The last `expected_length` call and its value: a verdict asks for the same source twice
+#: (the dropped-content check, then the run's length statistics).
+_LAST: list[tuple[str, Language, Language, float]] = []
+
+
 def expected_length(source_text: str, source: Language, target: Language) -> float:
     """The length a complete translation of `source_text` into `target` is expected to have."""
+    if _LAST:
+        text, src, tgt, value = _LAST[0]
+        if src is source and tgt is target and text == source_text:
+            return value
+    value = _expected_length(source_text, source, target)
+    _LAST[:] = [(source_text, source, target, value)]
+    return value
+
+
+def _expected_length(source_text: str, source: Language, target: Language) -> float:
     own = [d for s, d in SCRIPT_DENSITY.items() if s in source.scripts]
     norm = sum(own) / len(own) if own else 1.0
     translated = copied = 0.0

@@ -75,12 +75,17 @@ class RunStats:
     min_scale: float = 0.2  # floor of the spread (log units): ~20% length variation is normal
     ratios: dict[str, deque[float]] = field(default_factory=dict)
     scores: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+    # target -> (ratios added when computed, median, scale): a window of 2,000 is not sorted
+    # twice for every pair; the spread is recomputed after every 1/32 of the window is new
+    _spread: dict[str, tuple[int, float, float]] = field(default_factory=dict, repr=False)
+    _added: dict[str, int] = field(default_factory=dict, repr=False)
 
     def add(
         self, target: str, log_ratio: float | None, scores: Sequence[tuple[str, float]]
     ) -> None:
         if log_ratio is not None:
             self.ratios.setdefault(target, deque(maxlen=self.window)).append(log_ratio)
+            self._added[target] = self._added.get(target, 0) + 1
         for label, score in scores:
             self.scores.setdefault((target, label), deque(maxlen=self.window)).append(score)
 
@@ -96,10 +101,15 @@ class RunStats:
         seen = self.ratios.get(target)
         if seen is None or len(seen) < min_samples:
             return 0.0  # the run's own distribution only: no judgement before it has samples
-        values = sorted(seen)
-        median = _median(values)
-        mad = _median(sorted(abs(v - median) for v in values))
-        scale = max(1.4826 * mad, self.min_scale)
+        added = self._added.get(target, 0)
+        cached = self._spread.get(target)
+        if cached is None or added - cached[0] > len(seen) // 32:
+            values = sorted(seen)
+            median = _median(values)
+            mad = _median(sorted(abs(v - median) for v in values))
+            cached = (added, median, max(1.4826 * mad, self.min_scale))
+            self._spread[target] = cached
+        _, median, scale = cached
         return (log_ratio - median) / scale
 
     def label_median(self, target: str, label: str, min_samples: int = 5) -> float | None:

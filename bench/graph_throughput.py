@@ -350,7 +350,7 @@ def main_bench(args: argparse.Namespace) -> None:
 
             print(f"## throughput: {args.records} records x {TARGETS}, latency {lat * 1000:.0f} ms",
                   flush=True)
-            for _ in range(args.repeat):
+            for _ in range(0 if args.cpu_only else args.repeat):
                 measure("floor: raw openai.AsyncOpenAI", 16, child("floor", 16))
                 measure("bare langchain-openai structured", 16, child("langchain", 16))
                 measure("runner, 1 process", 16, runner(16, []))
@@ -388,6 +388,7 @@ def main() -> None:
     p.add_argument("--records", default="1000", help="how many records (a file, for a child)")
     p.add_argument("--sample", type=int, default=105, help="records per target for the CPU figures")
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--cpu-only", action="store_true", help="only the CPU per pair, no throughput runs")
     p.add_argument("--child", choices=["floor", "langchain", "breakdown"])
     p.add_argument("--base-url")
     p.add_argument("--messages")

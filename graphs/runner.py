@@ -186,6 +186,26 @@ class Checkpoints:
         if self.existing:
             log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
 
+    def hold(self, thread_id: str) -> None:
+        """Keep the checkpoint `thread_id` ends with in memory (`stores.HeldExitCheckpoints`):
+        under durability "exit" it is written only if the pair has to wait for another target
+        of its record (`keep`) or the run stops with it unwritten."""
+        hold = getattr(self.saver, "hold", None)
+        if hold is not None:
+            hold(thread_id)
+
+    async def keep(self, thread_id: str) -> None:
+        """The pair of `thread_id` waits for other targets of its record: write its checkpoint."""
+        persist = getattr(self.saver, "persist", None)
+        if persist is not None:
+            await persist(thread_id)
+
+    async def persist_held(self) -> None:
+        """The run stops: write every checkpoint still held (pairs interrupted mid-way)."""
+        persist_all = getattr(self.saver, "persist_all", None)
+        if persist_all is not None:
+            await persist_all()
+
     def new(self, thread_id: str) -> None:
         """`thread_id` holds no checkpoint (not in the store at start, not run since): the
         saver need not look for one when the thread starts (`stores.KnownNewThreads`)."""
@@ -196,7 +216,11 @@ class Checkpoints:
     async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
         """Delete the threads of written pairs: in the background, a batch at a time, so that
         no pair waits for it; `flush` waits for every delete."""
-        self._finished += thread_ids
+        release = getattr(self.saver, "release", None)
+        self._finished += [  # a thread never written needs no delete
+            tid for tid in thread_ids
+            if release is None or not release(tid) or tid in self.existing
+        ]  # fmt: skip
         if self._finished and (flush or len(self._finished) >= self.batch):
             done, self._finished = self._finished, []
             self._tasks.add(asyncio.ensure_future(self._delete(done)))
@@ -240,6 +264,8 @@ async def _run(
             checkpointed = tid in checkpoints.existing
             if not checkpointed:
                 checkpoints.new(tid)
+            if cfg.durability == "exit":
+                checkpoints.hold(tid)
             final = await _one(graph, tid, record, target, ctx, cfg.durability, checkpointed)
             results.setdefault(record.id, {})[target] = final
             pending[record.id].discard(target)
@@ -247,6 +273,8 @@ async def _run(
                 finals = results.pop(record.id)
                 _finish(record, finals, cfg.targets, outputs, counters)
                 await checkpoints.finished([thread_id(record, t, checkpoints.prefix) for t in finals])
+            else:  # its row waits for the record's other targets
+                await checkpoints.keep(tid)
             counters.pair_seconds.append(time.perf_counter() - began)
             bar.update(1)
             bar.set_postfix(
@@ -266,6 +294,10 @@ async def _run(
         await checkpoints.finished([], flush=True)
     finally:
         bar.close()
+        try:
+            await checkpoints.persist_held()
+        except Exception:  # the run's own error matters more
+            log.exception("could not write the checkpoints of interrupted pairs")
 
 
 async def _one(

@@ -153,6 +153,6 @@ def test_graph_e2e_no_endpoint_says_how(tmp_path: Path, capsys: pytest.CaptureFi
 def test_graph_e2e_draw_prints_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--draw"]) == 0
     out = capsys.readouterr().out
-    for node in ("translate", "align", "verify", "accept", "reject"):
+    for node in ("translate", "align", "verify", "review", "__end__"):
         assert node in out
     assert "graph TD" in out or "flowchart" in out

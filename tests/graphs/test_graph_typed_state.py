@@ -50,7 +50,7 @@ def test_graph_typed_state_round_trips_through_sqlite_checkpointer(tmp_path: Pat
             saver = AsyncSqliteSaver(conn, serde=serializer())
             compiled = build_graph(saver)
             config = {"configurable": {"thread_id": "t1"}}
-            await compiled.aupdate_state(config, values, as_node="accept")
+            await compiled.aupdate_state(config, values, as_node="verify")
         # a new connection, as a resumed process would open it
         async with aiosqlite.connect(str(tmp_path / "c.sqlite")) as conn:
             saver = AsyncSqliteSaver(conn, serde=serializer())
@@ -87,5 +87,5 @@ def test_graph_langgraph_json_points_at_the_module_graph() -> None:
     module = importlib.import_module(path.removeprefix("./").removesuffix(".py").replace("/", "."))
     loaded = getattr(module, name)
     assert loaded is graph
-    assert {"translate", "align", "verify", "accept", "reject"} <= set(loaded.get_graph().nodes)
+    assert {"translate", "align", "verify", "review"} <= set(loaded.get_graph().nodes)
     assert build_graph() is not graph  # the factory compiles a new one each call
