@@ -87,3 +87,21 @@ def test_same_routes_as_jieba_viterbi_on_random_runs() -> None:
 def test_hmm_words_partition_the_run() -> None:
     for run in ["希丁克", "戴夫托马斯", "圣安东尼奥马刺", "乌"]:
         assert "".join(w for w, _ in hmm_words(run)) == run
+
+
+def test_tags_copied_from_posseg_equal_the_dictionary_file_and_stay_private() -> None:
+    """The tokenizer copies the tags jieba.posseg read at import instead of parsing the file a
+    second time: the same table as a fresh parse, and our TAG_FIXES do not leak into jieba's."""
+    import jieba
+
+    from word_tokenizers.lang._zh_hmm import HMMPOSTokenizer
+
+    segmenter = jieba.Tokenizer()
+    ours = HMMPOSTokenizer(segmenter)
+    parsed = jieba.posseg.POSTokenizer(segmenter)  # parses the dictionary file
+    assert ours.word_tag_tab == parsed.word_tag_tab and len(ours.word_tag_tab) > 300_000
+    assert ours.word_tag_tab is not jieba.posseg.dt.word_tag_tab
+    tok = zh_lang.make_tokenizer()
+    for word, tag in zh_lang.TAG_FIXES.items():
+        assert tok.backend.word_tag_tab[word] == tag
+        assert jieba.posseg.dt.word_tag_tab.get(word) != tag or parsed.word_tag_tab.get(word) == tag
