@@ -97,28 +97,117 @@ def _starts_on_bound(text: bytes, head: bytes) -> bool:
     return False
 
 
+#: Words a span neither starts nor ends with (universal POS): particles, auxiliaries,
+#: conjunctions, punctuation (バンダイ|の, PC|の).
+EDGE_POS = frozenset({"ADP", "PART", "AUX", "SCONJ", "CCONJ", "PUNCT", "SYM"})
+
+Bounds = tuple[frozenset[int], frozenset[int]]  # byte offsets where a span may start, end
+
+
+def word_bounds(text: str, tokens: Any) -> Bounds:
+    """Where in `text` (UTF-8 byte offsets) a span may start and end: at the edges of its words
+    (`word_tokenizers` tokens), a particle, auxiliary or punctuation not at a span's edge."""
+    offsets = [0]
+    for ch in text:
+        offsets.append(offsets[-1] + len(ch.encode("utf-8")))
+    content = [t for t in tokens if t.pos not in EDGE_POS]
+    return (
+        frozenset(offsets[t.start] for t in content),
+        frozenset(offsets[t.end] for t in content),
+    )
+
+
+def text_bounds(texts: list[str], lang: str) -> list[Bounds] | None:
+    """`word_bounds` of every text with the language's word tokenizer; None where the
+    language has none installed (spans then keep only to katakana and Latin runs)."""
+    import word_tokenizers
+
+    try:
+        tokenize = word_tokenizers.get(lang).tokenize
+    except (KeyError, ImportError, LookupError):
+        return None
+    return [word_bounds(t, tokenize(t)) for t in texts]
+
+
+Taken = tuple[tuple[int, int], ...]  # byte ranges of the text the output's spans hold
+
+
+def _find(
+    text: bytes,
+    span: bytes,
+    starts: frozenset[int],
+    ends: frozenset[int] | None,
+    taken: Taken = (),
+) -> int:
+    """Where `span` occurs in `text` from a start in `starts` (and, given `ends`, to an end in
+    it), clear of the `taken` ranges; -1 where it does not."""
+    i = text.find(span)
+    while i >= 0:
+        j = i + len(span)
+        if (
+            i in starts
+            and (ends is None or j in ends)
+            and all(j <= a or i >= b for a, b in taken)
+        ):
+            return i
+        i = text.find(span, i + 1)
+    return -1
+
+
+def taken_by(text: bytes, spans: list[bytes], bounds: Bounds) -> Taken:
+    """The text ranges `spans` (an output's earlier span fields, in order) hold: each at its
+    first place on word edges clear of those before it."""
+    taken: list[tuple[int, int]] = []
+    for span in spans:
+        i = _find(text, span, bounds[0], bounds[1], tuple(taken))
+        if i >= 0:
+            taken.append((i, i + len(span)))
+    return tuple(taken)
+
+
 class CopySpans:
     """A transformers logits processor: see the module docstring. `texts` are the input texts
-    of the batch's rows, `start` the column where generation starts (after left padding)."""
+    of the batch's rows, `start` the column where generation starts (after left padding).
+    `bounds` (`word_bounds` per row): spans start and end on word edges, not on particles."""
 
     def __init__(
-        self, pieces: list[bytes], texts: list[str], start: int, eos_ids: list[int]
+        self,
+        pieces: list[bytes],
+        texts: list[str],
+        start: int,
+        eos_ids: list[int],
+        bounds: list[Bounds] | None = None,
     ) -> None:
         self.pieces = pieces
         self.texts = [t.encode("utf-8") for t in texts]
         self.start = start
         self.eos_ids = eos_ids
-        self._allowed: dict[tuple[int, bytes, int], list[int]] = {}
+        self.bounds = bounds
+        self._allowed: dict[tuple[int, bytes, int, Taken], list[int]] = {}
 
-    def allowed(self, row: int, current: bytes, used: int = 0) -> list[int]:
+    def _ends_well(self, row: int, span: bytes, taken: Taken) -> bool:
+        if self.bounds is None:
+            return _on_bounds(self.texts[row], span)
+        starts, ends = self.bounds[row]
+        return _find(self.texts[row], span, starts, ends, taken) >= 0
+
+    def _starts_well(self, row: int, head: bytes, taken: Taken) -> bool:
+        if self.bounds is None:
+            return _starts_on_bound(self.texts[row], head)
+        return _find(self.texts[row], head, self.bounds[row][0], None, taken) >= 0
+
+    def allowed(self, row: int, current: bytes, used: int = 0, taken: Taken = ()) -> list[int]:
         """The token ids that may follow span prefix `current` in row `row`; `used`: how many
         earlier fields of the output are `current` already (a span may end only as often as
-        it occurs in the text)."""
-        key = (row, current, used)
+        it occurs in the text); `taken`: the text the earlier spans hold (with `bounds`, a
+        span does not overlap them: パイレーツ, then not パイレーツ」の連載)."""
+        key = (row, current, used, taken)
         if key in self._allowed:
             return self._allowed[key]
         text = self.texts[row]
-        may_end = bool(current) and text.count(current) > used and _on_bounds(text, current)
+        may_end = (
+            bool(current) and text.count(current) > used and self._ends_well(row, current, taken)
+        )
         ids = []
         for i, piece in enumerate(self.pieces):
             if not piece:
@@ -129,10 +218,14 @@ class CopySpans:
                 continue
             if sep and not (head or may_end):
                 continue
-            if sep and head and not _on_bounds(text, grown):
+            if sep and head and not self._ends_well(row, grown, taken):
                 continue
-            if not current and (0x80 <= grown[0] <= 0xBF or not _starts_on_bound(text, grown)):
-                continue  # a span starts on a character, and not inside a run
+            if not current and 0x80 <= grown[0] <= 0xBF:
+                continue  # a span starts on a character
+            if (not current or self.bounds is not None) and not self._starts_well(
+                row, grown, taken
+            ):
+                continue  # ... on a word (not inside a run, not on a particle)
             ids.append(i)
         if may_end:
             ids += self.eos_ids
@@ -149,7 +242,8 @@ class CopySpans:
                 continue  # not inside a span field
             current = out[semi + 1 :]
             spans = [f.split(b":", 1)[0] for f in out[:semi].split(b";")[1:]]
-            ids = self.allowed(row, current, spans.count(current))
+            taken = taken_by(self.texts[row], spans, self.bounds[row]) if self.bounds else ()
+            ids = self.allowed(row, current, spans.count(current), taken)
             if not ids:
                 continue  # nothing copies: let the model end the field as it will
             keep = torch.full_like(scores[row], float("-inf"))

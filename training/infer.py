@@ -181,6 +181,7 @@ class OIELLM:
         max_new_tokens: int = 256,
         cache: str | None = None,
         copy_from: list[str] | None = None,
+        copy_bounds: list[Any] | None = None,
     ) -> list[Generation]:
         """Greedy outputs for OIELLM inputs (``"{text}/{task word}"``), in input order.
 
@@ -190,7 +191,8 @@ class OIELLM:
         ``torch.compile`` wants on GPU) or ``continuous`` (transformers' continuous batching,
         where the installed version has it; ``batch_size`` is then the scheduler's business).
         ``copy_from``: the text of each input, whose substrings are the only spans it may
-        write (`training.copy_spans`; not with the continuous cache).
+        write (`training.copy_spans`; not with the continuous cache); ``copy_bounds``: where in
+        each text a span may start and end (`copy_spans.word_bounds`).
         """
         import torch
 
@@ -226,8 +228,9 @@ class OIELLM:
                 extra = {}
                 if copy_from is not None:
                     rows = [copy_from[i] for i in batch]
+                    bounds = [copy_bounds[i] for i in batch] if copy_bounds is not None else None
                     extra["logits_processor"] = LogitsProcessorList(
-                        [CopySpans(self._token_bytes(), rows, width, eos_ids)]
+                        [CopySpans(self._token_bytes(), rows, width, eos_ids, bounds)]
                     )
                 out = self.model.generate(
                     input_ids=torch.tensor(ids, device=self.device),
@@ -297,11 +300,18 @@ class OIELLM:
         task = Task.parse(task)
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
+        copy = copy_spans and self.cache != "continuous"
+        bounds = None
+        if copy:
+            from training.copy_spans import text_bounds
+
+            bounds = text_bounds(texts, lang)
         gens = self.generate(
             [make_input(t, task, event=event) for t in texts],
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
-            copy_from=texts if copy_spans and self.cache != "continuous" else None,
+            copy_from=texts if copy else None,
+            copy_bounds=bounds,
         )
         out = []
         for i, (text, gen) in enumerate(zip(texts, gens, strict=True)):

@@ -78,3 +78,39 @@ def test_copy_spans_names_do_not_stop_inside_a_katakana_or_latin_run(tok) -> Non
     assert eos in proc.allowed(0, "マロン".encode())
     starts = [pieces[i].decode("utf-8", "ignore") for i in proc.allowed(0, b"")]
     assert not any(s.startswith(("ロ", "ン")) for s in starts if s)
+
+
+def test_copy_spans_with_word_bounds_end_on_words_and_never_overlap(tok) -> None:  # type: ignore[no-untyped-def]
+    """With the text's words (Sudachi): a span ends only where a word ends and not on a
+    particle (マロン製菓は no, マロン製菓 yes), starts only where a word starts, and does not
+    overlap the spans the output already holds (マロン製菓 written: not マロン製菓 again over
+    the same text, nor 東京都千代田区に...)."""
+    pytest.importorskip("sudachipy")
+    from training.copy_spans import CopySpans, taken_by, text_bounds, token_bytes
+
+    pieces = token_bytes(tok)
+    eos = tok.eos_token_id
+    bounds = text_bounds([TEXT], "ja")
+    assert bounds is not None
+    proc = CopySpans(pieces, [TEXT], start=0, eos_ids=[eos], bounds=bounds)
+    text = TEXT.encode("utf-8")
+    assert eos in proc.allowed(0, "マロン製菓".encode())
+    assert eos not in proc.allowed(0, "マロン製菓は".encode())  # a particle at the end
+    assert eos not in proc.allowed(0, "千代".encode())  # inside a word
+    firsts = {pieces[i].decode("utf-8", "ignore")[:1] for i in proc.allowed(0, b"")}
+    assert "は" not in firsts and "に" not in firsts  # no span starts on a particle
+    taken = taken_by(text, ["マロン製菓".encode()], bounds[0])
+    assert taken == ((text.find("マロン製菓".encode()), text.find("マロン製菓".encode()) + 15),)
+    assert eos not in proc.allowed(0, "マロン製菓".encode(), used=1, taken=taken)
+    # 東京 is a word only in 東京の会社 (東京都千代田区 is one word): it ends a span once
+    assert eos in proc.allowed(0, "東京".encode())
+    once = taken_by(text, ["東京".encode()], bounds[0])
+    assert once == ((60, 66),) and eos not in proc.allowed(0, "東京".encode(), used=1, taken=once)
+    # and through the processor: after "マロン製菓:法人名;" no span can start on マロン製菓
+    head = tok("/NER/:法人名;マロン製菓:法人名;", add_special_tokens=False)["input_ids"]
+    assert b"".join(pieces[i] for i in head).endswith("製菓:法人名;".encode())
+    scores = proc(torch.tensor([head]), torch.zeros(1, len(pieces)))
+    open_ = [i for i in range(len(pieces)) if scores[0, i] > float("-inf")]
+    assert open_ and not any(pieces[i].startswith("マ".encode()) for i in open_)
+    fresh = proc(torch.tensor([head[: head.index(head[-1]) + 1]]), torch.zeros(1, len(pieces)))
+    assert any(pieces[i].startswith("マ".encode()) for i in range(len(pieces)) if fresh[0, i] == 0)
