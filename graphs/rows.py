@@ -35,6 +35,16 @@ INVALID_INPUT = "invalid_input"  # agents.findings.Code.INVALID_INPUT
 Status = Literal["accepted", "rejected"]
 
 
+@dataclass(frozen=True)
+class InvalidInput:
+    """An input line that is not a valid record: it is rejected for every target."""
+
+    key: str
+    line: int
+    reason: str
+    raw: str
+
+
 class RowFinding(BaseModel):
     """A finding as a row holds it (`agents.findings.Finding` dumped; the code read as text)."""
 

@@ -18,7 +18,14 @@ from agents.translator import Usage
 from graphs.context import TranslateContext
 from graphs.outputs import Done, RunOutputs
 from graphs.report import build_report, write_report
-from graphs.rows import AcceptedMeta, AcceptedRow, DraftAnswer, RejectedRow, RowFinding
+from graphs.rows import (  # InvalidInput: defined beside the rows, re-exported here
+    AcceptedMeta,
+    AcceptedRow,
+    DraftAnswer,
+    InvalidInput,
+    RejectedRow,
+    RowFinding,
+)
 from graphs.state import InputState, OutputState
 from mre import Record
 
@@ -28,16 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Durability = Literal["sync", "async", "exit"]
-
-
-@dataclass(frozen=True)
-class InvalidInput:
-    """An input line that is not a valid record: it is rejected for every target."""
-
-    key: str
-    line: int
-    reason: str
-    raw: str
 
 
 @dataclass

@@ -218,11 +218,10 @@ class NoValidRecord(ValueError):
 
 
 async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    # only what reading the input and the endpoint probe need comes before the probe (the
+    # first request); the translator, the graph and the runner are imported after it
     from agents.cache import ResponseCache
     from agents.llm import build_chat_model
-    from agents.translator import Translator
-    from graphs.context import TranslateContext, target_tokenizers
-    from graphs.runner import RunConfig, run_pairs
     from word_tokenizers import get_language
 
     records, invalid = read_input(
@@ -255,6 +254,9 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
         log.info("endpoint: %s", endpoint)
         settings = dataclasses.replace(settings, method=endpoint.method)
+    from agents.translator import Translator
+    from graphs.context import TranslateContext, target_tokenizers
+    from graphs.runner import RunConfig, run_pairs
     from graphs.workers import run_from_cli, wants_scaling
 
     if args.batch and wants_scaling(args):
@@ -385,7 +387,7 @@ def read_input(
     A record in another language than `source` or longer than `max_chars` is an invalid line
     too, keyed by its record id; other bad lines are keyed ``line:N``.
     """
-    from graphs.runner import InvalidInput
+    from graphs.rows import InvalidInput
     from mre.io import read_records
 
     if not path.exists():
