@@ -193,13 +193,19 @@ def ends_in_modifier(last: Token, nxt: Token) -> bool:
     )
 
 
+def _katakana(ch: str) -> bool:
+    return script_of(ch) == "Katakana" or ch == "ー"
+
+
 def tail_left_out(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> bool:
-    """Whether the entity ends in kanji that the span has no room for, and the span runs
-    straight into a content word (英格兰|国家队 for イングランド代表, 1979年F1世界|锦标赛 for
-    1979年F1世界選手権): every character of the span is accounted for by the rest of the
-    entity (its kanji, sound characters of a transliteration, Latin letters and digits) and
-    none of two or more trailing kanji (not a generic word such as 株式会社, often left out;
-    one kanji such as 砦 may be a sound character itself: 斯凯勒堡) is in it."""
+    """Whether the entity ends in a part the span has no room for, and the span runs straight
+    into a content word: two or more trailing kanji (英格兰|国家队 for イングランド代表,
+    1979年F1世界|锦标赛 for 1979年F1世界選手権) or a trailing katakana word after another part
+    (爱|电视 for あいテレビ, 勒芒24小时|耐力赛 for ル・マン24時間レース: words by meaning). Every
+    character of the span is accounted for by the rest of the entity (its kanji, sound
+    characters of a transliteration, Latin letters and digits), so none of it translates the
+    part left out. Not a trailing generic word such as 株式会社, often left out; not one kanji,
+    which may be a sound character itself (砦: 斯凯勒堡)."""
     s_form, t_form = sc.source.han_form, sc.target.han_form
     if s_form is None or t_form is None or not sc.target.sound_chars:
         return False
@@ -208,9 +214,20 @@ def tail_left_out(sc: EvidenceScorer, span: str, nxt: Token, entity: str) -> boo
     while tail > 0 and script_of(source[tail - 1]) == "Han":
         tail -= 1
     have = t_form(span)
-    # the trailing kanji the span lacks: those after the last one of them the span has
-    kept = max((i for i in range(tail, len(source)) if source[i] in have), default=tail - 1)
-    left = source[kept + 1 :]
+    if tail == len(source):  # no trailing kanji: a trailing katakana word after another part
+        kept = tail
+        while kept > 0 and _katakana(source[kept - 1]):
+            kept -= 1
+        # after a part in another script (あい, 24時間): not the second word of a katakana
+        # name (ティム・ボッシュ), which a span may hold whole in sound characters or Latin
+        rest = source[:kept]
+        if len(source) - kept < 2 or not any(ch.isalnum() and not _katakana(ch) for ch in rest):
+            return False
+        left, kept = source[kept:], kept - 1
+    else:
+        # the trailing kanji the span lacks: those after the last one of them the span has
+        kept = max((i for i in range(tail, len(source)) if source[i] in have), default=tail - 1)
+        left = source[kept + 1 :]
     if len(left) < 2 or any(left.endswith(g) for g in sc.source.generic_words):
         return False
     own = set(source[:kept + 1])

@@ -75,6 +75,8 @@ CAUGHT = [
     ("cut_short", "zh", "stockmark-2344468", Code.SPAN_CUT_SHORT, "1979年F1世界選手権"),
     ("cut_short", "zh", "stockmark-3013969", Code.SPAN_CUT_SHORT, "NBAドラフト"),
     ("cut_short", "en", "stockmark-212167", Code.SPAN_CUT_SHORT, "イングランド代表"),
+    # a trailing katakana word by meaning left out after a part in another script (爱|电视)
+    ("cut_short", "zh", "stockmark-113676", Code.SPAN_CUT_SHORT, "あいテレビ"),
     # another kind of place (Stadium for 空港), a place by other sounds
     ("substituted", "en", "stockmark-3276309", Code.ENTITY_SUBSTITUTED, "恩施許家坪空港"),
     ("substituted", "en", "stockmark-113676", Code.ENTITY_SUBSTITUTED, "愛媛県"),
