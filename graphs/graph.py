@@ -11,7 +11,7 @@ or on every pair it would accept (`--review all`).
 
 The verdict settles the pair in the node that reaches it (`status`, and the translation memory
 on acceptance) instead of in accept / reject nodes of their own: every LangGraph step costs
-about 0.5 ms of CPU per pair, a fifth of a clean pair's graph overhead.
+about 0.5 ms of CPU per pair.
 
 `build_graph(checkpointer)` compiles it (the runner passes its checkpointer); the
 module-level `graph` is what `langgraph.json` points LangGraph Studio / `langgraph dev` at.
@@ -244,9 +244,9 @@ def _settle(ctx: TranslateContext, state: State, update: dict[str, Any]) -> dict
 
             ctx.memory.add(state["source"].id, state["target"], pairs_of(record.meta))
         return {**update, "status": "accepted"}
-    if decision == Decision.REJECT:
-        return {**update, "status": "rejected"}
-    return update
+    if decision in (Decision.RETRY, Decision.REVIEW):
+        return update  # not final: the router goes on
+    return {**update, "status": "rejected"}  # REJECT (the router ends the pair on anything else)
 
 
 # ---- routing -----------------------------------------------------------------------------
