@@ -417,9 +417,10 @@ def _alien_codes(entity: str, span: str, reading: str = "") -> bool:
 
 
 def _styled_start(word: str, reading: str) -> bool:
-    """Whether `word` reads like the start of `reading` (aeon / "ion...")."""
+    """Whether `word` reads like the start of `reading` (aeon / "ion..."). Four letters at
+    least: a shorter initialism reads like too many starts (NBA like "nanbo..." of 南北戦争)."""
     n = len(word)
-    return n >= 3 and any(
+    return n >= 4 and any(
         reading_similarity(reading[:k], word) >= 0.55 for k in (n - 1, n, n + 1) if k <= len(reading)
     )
 

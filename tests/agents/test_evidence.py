@@ -163,3 +163,6 @@ def test_evidence_a_brand_in_capitals_is_not_an_alien_acronym() -> None:
     sc = ja_to("en")
     assert sc.score("イオン銀行", "AEON Bank", "法人名").score != 0.0
     assert sc.score("第三次ポエニ戦争", "NBA draft", "イベント名").score == 0.0
+    # a three-letter initialism is not read as a styled word: NBA is not "nanbo..." (南北戦争)
+    assert sc.score("南北戦争", "NBA draft", "イベント名").score == 0.0
+    assert sc.score("南北戦争", "Civil War", "イベント名").score != 0.0
