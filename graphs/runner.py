@@ -248,6 +248,7 @@ async def _run(
         queue.put_nowait(pair)
     pending = {r.id: {t for t in cfg.targets if (r.id, t) not in outputs.done} for r in records}
     results: dict[str, dict[str, OutputState]] = {}
+    tids: dict[tuple[str, str], str] = {}  # (record id, target) -> thread id, hashed once
     bar = tqdm(total=len(pairs), disable=not cfg.progress, unit="pair", dynamic_ncols=True)
 
     async def worker() -> None:
@@ -257,7 +258,7 @@ async def _run(
             except asyncio.QueueEmpty:
                 return
             began = time.perf_counter()
-            tid = thread_id(record, target, checkpoints.prefix)
+            tid = tids[(record.id, target)] = thread_id(record, target, checkpoints.prefix)
             checkpointed = tid in checkpoints.existing
             if not checkpointed:
                 checkpoints.new(tid)
@@ -269,7 +270,7 @@ async def _run(
             if not pending[record.id]:
                 finals = results.pop(record.id)
                 _finish(record, finals, cfg.targets, outputs, counters)
-                await checkpoints.finished([thread_id(record, t, checkpoints.prefix) for t in finals])
+                await checkpoints.finished([tids.pop((record.id, t)) for t in finals])
             else:  # its row waits for the record's other targets
                 await checkpoints.keep(tid)
             counters.pair_seconds.append(time.perf_counter() - began)

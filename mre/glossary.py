@@ -187,7 +187,11 @@ def map_label(
     labels; by default span labels are searched first. Unknown tasks raise ValueError;
     tasks without a glossary (TCONER, TCREE) give None.
     """
-    t = Task.parse(task)
+    return _map_label(label, Task.parse(task), source, target, kind)
+
+
+@cache  # the tables are read once and never change: every pair maps the same few labels
+def _map_label(label: str, t: Task, source: str, target: str, kind: Kind | None) -> str | None:
     tables = _load(_file_name(t))
     if tables is None:
         return None
@@ -213,3 +217,4 @@ def clear_cache() -> None:
     """Forget loaded files and plugin entries (after installing a language plugin)."""
     _load.cache_clear()
     _plugin_glossary.cache_clear()
+    _map_label.cache_clear()
