@@ -1,12 +1,18 @@
 """Where a run keeps its checkpoints: SQLite beside the outputs (the default, no server), or
-PostgreSQL (`--store postgresql://...`, for runs over several machines)."""
+PostgreSQL (`--store postgresql://...`, for runs over several machines); the savers' mixins,
+and `Checkpoints`, the runner's bookkeeping over a saver (known threads, held and finished
+ones)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: The PostgreSQL advisory lock held while a process creates the run's tables.
 SETUP_LOCK = 0x6D6D6D74  # "mmmt"
@@ -141,6 +147,76 @@ class HeldExitCheckpoints:
     async def adelete_thread(self, thread_id: str) -> None:
         self.release(thread_id)
         await super().adelete_thread(thread_id)  # type: ignore[misc]
+
+
+class Checkpoints:
+    """The checkpointer plus the runner's bookkeeping: which threads it already holds (read
+    once at start), and deletes of finished threads through the saver's public API."""
+
+    def __init__(self, saver: Any, batch: int = 64, prefix: str = "") -> None:
+        self.saver = saver
+        self.prefix = prefix  # this run's thread ids start with it (a shared store)
+        self.batch = batch
+        self.existing: set[str] = set()
+        self._finished: list[str] = []
+        self._tasks: set[asyncio.Future[None]] = set()
+
+    async def load(self) -> None:
+        # the saver comes set up from `open_checkpointer`, under the store's setup lock
+        self.existing = {
+            tid
+            async for item in self.saver.alist(None)
+            if (tid := str(item.config["configurable"]["thread_id"])).startswith(self.prefix)
+        }
+        if self.existing:
+            log.info("checkpointer holds %d unfinished or unwritten threads", len(self.existing))
+
+    def hold(self, thread_id: str) -> None:
+        """Keep the checkpoint `thread_id` ends with in memory (`stores.HeldExitCheckpoints`):
+        under durability "exit" it is written only if the pair has to wait for another target
+        of its record (`keep`) or the run stops with it unwritten."""
+        hold = getattr(self.saver, "hold", None)
+        if hold is not None:
+            hold(thread_id)
+
+    async def keep(self, thread_id: str) -> None:
+        """The pair of `thread_id` waits for other targets of its record: write its checkpoint."""
+        persist = getattr(self.saver, "persist", None)
+        if persist is not None:
+            await persist(thread_id)
+
+    async def persist_held(self) -> None:
+        """The run stops: write every checkpoint still held (pairs interrupted mid-way)."""
+        persist_all = getattr(self.saver, "persist_all", None)
+        if persist_all is not None:
+            await persist_all()
+
+    def new(self, thread_id: str) -> None:
+        """`thread_id` holds no checkpoint (not in the store at start, not run since): the
+        saver need not look for one when the thread starts (`stores.KnownNewThreads`)."""
+        mark = getattr(self.saver, "mark_new", None)
+        if mark is not None:
+            mark(thread_id)
+
+    async def finished(self, thread_ids: list[str], *, flush: bool = False) -> None:
+        """Delete the threads of written pairs: in the background, a batch at a time, so that
+        no pair waits for it; `flush` waits for every delete."""
+        release = getattr(self.saver, "release", None)
+        self._finished += [  # a thread never written needs no delete
+            tid for tid in thread_ids
+            if release is None or not release(tid) or tid in self.existing
+        ]  # fmt: skip
+        if self._finished and (flush or len(self._finished) >= self.batch):
+            done, self._finished = self._finished, []
+            self._tasks.add(asyncio.ensure_future(self._delete(done)))
+            self._tasks = {t for t in self._tasks if not t.done()}
+        if flush and self._tasks:
+            await asyncio.gather(*self._tasks)
+            self._tasks.clear()
+
+    async def _delete(self, thread_ids: list[str]) -> None:
+        for tid in thread_ids:
+            await self.saver.adelete_thread(tid)
 
 
 @asynccontextmanager

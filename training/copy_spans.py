@@ -124,7 +124,7 @@ def text_bounds(texts: list[str], lang: str) -> list[Bounds] | None:
 
     try:
         tokenize = word_tokenizers.get(lang).tokenize
-    except (KeyError, ImportError, LookupError):
+    except (LookupError, ImportError):  # KeyError is a LookupError
         return None
     return [word_bounds(t, tokenize(t)) for t in texts]
 
