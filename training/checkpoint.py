@@ -26,10 +26,15 @@ OIELLM_META_FILE = "oiellm.json"
 TRAINER_STATE_FILE = "trainer_state.pt"
 
 
-def write_oiellm_meta(directory: Path, cfg: TrainConfig) -> None:
-    atomic_write_json(
-        directory / OIELLM_META_FILE, {"format": "oiellm", "prompt_style": cfg.prompt_style}
-    )
+def write_oiellm_meta(
+    directory: Path, cfg: TrainConfig, span_labels: dict[str, list[str]] | None = None
+) -> None:
+    """``oiellm.json``: the prompt style and, when known, the span labels of the training
+    records by task word (``training.relabel`` chooses among them)."""
+    meta: dict[str, Any] = {"format": "oiellm", "prompt_style": cfg.prompt_style}
+    if span_labels:
+        meta["span_labels"] = span_labels
+    atomic_write_json(directory / OIELLM_META_FILE, meta)
 
 
 def unwrap(model: Any) -> Any:
@@ -67,6 +72,7 @@ def save_checkpoint(
     stream: RowStream | None,
     dist: Dist,
     merge_lora: bool = False,
+    span_labels: dict[str, list[str]] | None = None,
 ) -> None:
     """Model + tokenizer (``save_pretrained``), OIELLM meta and, with ``optim``, the trainer
     state. Written to a temporary directory first, then renamed into place."""
@@ -99,7 +105,7 @@ def save_checkpoint(
         to_save = copy.deepcopy(raw).merge_and_unload()
     to_save.save_pretrained(tmp, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
-    write_oiellm_meta(tmp, cfg)
+    write_oiellm_meta(tmp, cfg, span_labels)
     if optim_state is not None:
         torch.save(
             {

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mre.oiellm import FormatError, encode
+from mre.oiellm import EVENT_META_KEY, FormatError, encode, task_word_of
 from mre.record import Record
 from mre.tasks import Task
 from training.packing import Example
@@ -61,6 +61,15 @@ def split_records(
         [r for i, r in enumerate(records) if i not in held],
         [r for i, r in enumerate(records) if i in held],
     )
+
+
+def labels_by_task(records: Iterable[Record]) -> dict[str, list[str]]:
+    """The span labels of the records by task word (``"NER": ["人名", ...]``), sorted."""
+    out: dict[str, set[str]] = {}
+    for r in records:
+        word = task_word_of(r.task, event=bool(r.meta.get(EVENT_META_KEY)))
+        out.setdefault(word, set()).update(s.label for s in r.spans)
+    return {word: sorted(labels) for word, labels in sorted(out.items()) if labels}
 
 
 def build_prompt(input_text: str, tokenizer: Any, prompt_style: str) -> str:

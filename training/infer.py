@@ -22,11 +22,17 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mre.oiellm import PARSE_ERRORS_META_KEY, ParseIssue, decode_with_errors, make_input
+from mre.oiellm import (
+    PARSE_ERRORS_META_KEY,
+    ParseIssue,
+    decode_with_errors,
+    make_input,
+    task_word_of,
+)
 from mre.record import Record
 from mre.tasks import Task
 
@@ -126,8 +132,11 @@ class OIELLM:
         prompt_style: str = "plain",
         device: Any = None,
         cache: str = "dynamic",
+        span_labels: dict[str, list[str]] | None = None,
     ) -> None:
         self.model = model
+        # the training records' span labels by task word (oiellm.json), for training.relabel
+        self.span_labels = dict(span_labels or {})
         self.cache = cache  # the KV cache generate uses: dynamic or static
         self.tokenizer = tokenizer
         self.prompt_style = prompt_style
@@ -151,18 +160,19 @@ class OIELLM:
         if dtype is None:
             dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
         meta_file = path / "oiellm.json"
-        prompt_style = "plain"
+        meta: dict[str, Any] = {}
         if meta_file.exists():
-            prompt_style = json.loads(meta_file.read_text(encoding="utf-8")).get(
-                "prompt_style", "plain"
-            )
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
         else:
             logger.warning("%s has no oiellm.json; assuming plain prompts", path)
         tokenizer = load_tokenizer(str(path))
         model = load_pretrained(str(path), dtype=dtype)
         model.to(dev)
         model.eval()
-        return cls(model, tokenizer, prompt_style=prompt_style, device=dev)
+        return cls(
+            model, tokenizer, prompt_style=meta.get("prompt_style", "plain"), device=dev,
+            span_labels=meta.get("span_labels"),
+        )  # fmt: skip
 
     def _eos_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -245,6 +255,37 @@ class OIELLM:
                     results[i] = Generation(text=text, complete=end is not None, n_tokens=len(kept))
         return [r for r in results if r is not None]
 
+    def _relabel(
+        self, inputs: list[str], gens: list[Generation], task_word: str, batch_size: int
+    ) -> list[Generation]:
+        """Each span item of the finished generations takes the label under which the model
+        finds it most likely (`training.relabel`), among the training labels of the task
+        (oiellm.json) or, for a checkpoint without them, the labels these outputs use."""
+        from training.data import build_prompt, encode_prompt
+        from training.relabel import relabel, split_items
+
+        labels = self.span_labels.get(task_word)
+        if not labels:
+            seen = (split_items(g.text, task_word) for g in gens)
+            labels = sorted({label for p in seen if p for label, _ in p[1]})
+        done = [i for i, g in enumerate(gens) if g.complete]
+        prompts = [
+            encode_prompt(
+                build_prompt(inputs[i], self.tokenizer, self.prompt_style),
+                self.tokenizer,
+                self.prompt_style,
+            )
+            for i in done
+        ]
+        texts = relabel(
+            self.model, self.tokenizer, prompts, [gens[i].text for i in done], task_word,
+            labels, batch_size=batch_size,
+        )  # fmt: skip
+        out = list(gens)
+        for i, text in zip(done, texts, strict=True):
+            out[i] = replace(gens[i], text=text)
+        return out
+
     def _token_bytes(self) -> list[bytes]:
         """The bytes of every token id (`training.copy_spans`), read once."""
         if self._pieces is None:
@@ -296,7 +337,10 @@ class OIELLM:
     ) -> list[Extraction]:
         """The parsed extraction of every text, with parse issues and the raw output.
         ``copy_spans``: spans are decoded as substrings of their text only (a weak model's
-        outputs then parse; about 3x slower on CPU: a Python step per row and token)."""
+        outputs then parse; about 3x slower on CPU: a Python step per row and token), on the
+        edges of runs of name words for entity tasks (`copy_spans.name_runs`), and each span
+        item then takes the label under which the model finds it most likely
+        (`training.relabel`)."""
         task = Task.parse(task)
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
@@ -305,14 +349,17 @@ class OIELLM:
         if copy:
             from training.copy_spans import text_bounds
 
-            bounds = text_bounds(texts, lang)
+            bounds = text_bounds(texts, lang, names=not task.is_scpos)
+        inputs = [make_input(t, task, event=event) for t in texts]
         gens = self.generate(
-            [make_input(t, task, event=event) for t in texts],
+            inputs,
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             copy_from=texts if copy else None,
             copy_bounds=bounds,
         )
+        if copy:
+            gens = self._relabel(inputs, gens, task_word_of(task, event=event), batch_size)
         out = []
         for i, (text, gen) in enumerate(zip(texts, gens, strict=True)):
             record, errors = decode_with_errors(
@@ -380,6 +427,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
+    p.add_argument(
+        "--copy-spans", action="store_true",
+        help="spans only as substrings of the text, on word (entity tasks: name-run) edges, "
+        "each then relabelled (training.copy_spans, training.relabel): for a weak model",
+    )  # fmt: skip
     p.add_argument("--bench", action="store_true", help="report throughput instead of records")
     return p
 
@@ -418,6 +470,7 @@ def cli(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         ids=ids,
+        copy_spans=args.copy_spans,
     )
     elapsed = time.perf_counter() - t0
     if args.bench:

@@ -143,7 +143,7 @@ def main(cfg: TrainConfig) -> TrainResult:
     import torch
 
     from training.attention import check_packing, packing_mode, resolve_attn_implementation
-    from training.data import build_examples, load_records, split_records
+    from training.data import build_examples, labels_by_task, load_records, split_records
     from training.flops import flops_per_token, peak_flops
     from training.model import check_model_source
     from training.packing import collate_packed, count_loss_tokens, pack_examples
@@ -175,6 +175,7 @@ def main(cfg: TrainConfig) -> TrainResult:
     else:
         train_records, eval_records = split_records(records, cfg.eval_fraction, cfg.seed)
 
+    span_labels = labels_by_task(train_records)
     source = resume_dir(cfg)
     if source is None and not cfg.model and not cfg.tokenizer and dist.world > 1:
         cfg = shared_tokenizer(cfg, train_records, dist)
@@ -239,7 +240,7 @@ def main(cfg: TrainConfig) -> TrainResult:
     def save_step_checkpoint(step: int) -> None:
         save_checkpoint(
             out_dir / "checkpoints" / f"step-{step:07d}", model=model, tokenizer=tokenizer,
-            optim=optim, cfg=cfg, step=step, stream=stream, dist=dist,
+            optim=optim, cfg=cfg, step=step, stream=stream, dist=dist, span_labels=span_labels,
         )  # fmt: skip
         if dist.main:
             prune_checkpoints(out_dir, cfg.keep_checkpoints)
@@ -336,7 +337,7 @@ def main(cfg: TrainConfig) -> TrainResult:
     final = out_dir / "final"
     save_checkpoint(
         final, model=model, tokenizer=tokenizer, optim=None, cfg=cfg, step=step, stream=None,
-        dist=dist, merge_lora=True,
+        dist=dist, merge_lora=True, span_labels=span_labels,
     )  # fmt: skip
     result.final_dir = final
     result.model = unwrap(model)

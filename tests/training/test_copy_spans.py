@@ -114,3 +114,56 @@ def test_copy_spans_with_word_bounds_end_on_words_and_never_overlap(tok) -> None
     assert open_ and not any(pieces[i].startswith("マ".encode()) for i in open_)
     fresh = proc(torch.tensor([head[: head.index(head[-1]) + 1]]), torch.zeros(1, len(pieces)))
     assert any(pieces[i].startswith("マ".encode()) for i in range(len(pieces)) if fresh[0, i] == 0)
+
+
+def _toks(text: str, words: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
+    from word_tokenizers.base import Token
+
+    out, at = [], 0
+    for w, pos in words:
+        at = text.index(w, at)
+        out.append(Token(w, at, at + len(w), pos, w))
+        at += len(w)
+    return out
+
+
+def test_copy_spans_name_runs_join_name_words() -> None:
+    """Runs of nouns, proper nouns and numbers, next to each other, one space apart or joined
+    by ・; a particle, a verb or two spaces end a run, and a ・ with no name after it is not
+    part of one."""
+    from training.copy_spans import name_runs
+
+    text = "ジョージ・ブッシュ氏はザパタ石油会社を作った・"
+    words = [("ジョージ", "PROPN"), ("・", "SYM"), ("ブッシュ", "PROPN"), ("氏", "NOUN"),
+             ("は", "ADP"), ("ザパタ", "NOUN"), ("石油", "NOUN"), ("会社", "NOUN"), ("を", "ADP"),
+             ("作っ", "VERB"), ("た", "AUX"), ("・", "SYM")]  # fmt: skip
+    runs = name_runs(text, _toks(text, words))
+    assert [text[a:b] for a, b in runs] == ["ジョージ・ブッシュ氏", "ザパタ石油会社"]
+    text = "Marlon Brando  met Kazan in 1953."
+    words = [("Marlon", "PROPN"), ("Brando", "PROPN"), ("met", "VERB"), ("Kazan", "PROPN"),
+             ("in", "ADP"), ("1953", "NUM"), (".", "PUNCT")]  # fmt: skip
+    runs = name_runs(text, _toks(text, words))
+    assert [text[a:b] for a, b in runs] == ["Marlon Brando", "Kazan", "1953"]
+    text = "東京  大阪"
+    assert len(name_runs(text, _toks(text, [("東京", "PROPN"), ("大阪", "PROPN")]))) == 2
+
+
+def test_copy_spans_for_entities_spans_cover_whole_name_runs(tok) -> None:  # type: ignore[no-untyped-def]
+    """With names=True (entity tasks): マロン製菓 may end a span, マロン (a part of the run) may
+    not, and no span starts on 製菓; without it (SCPOS), マロン is a word that may."""
+    pytest.importorskip("sudachipy")
+    from training.copy_spans import CopySpans, text_bounds, token_bytes
+
+    pieces = token_bytes(tok)
+    eos = tok.eos_token_id
+    names = text_bounds([TEXT], "ja", names=True)
+    words = text_bounds([TEXT], "ja")
+    assert names is not None and words is not None
+    proc = CopySpans(pieces, [TEXT], start=0, eos_ids=[eos], bounds=names)
+    assert eos in proc.allowed(0, "マロン製菓".encode())
+    assert eos not in proc.allowed(0, "マロン".encode())
+    firsts = {pieces[i].decode("utf-8", "ignore") for i in proc.allowed(0, b"")}
+    assert not any(f.startswith("製") for f in firsts)
+    assert any(f.startswith("マ") for f in firsts)
+    plain = CopySpans(pieces, [TEXT], start=0, eos_ids=[eos], bounds=words)
+    assert eos in plain.allowed(0, "マロン".encode())

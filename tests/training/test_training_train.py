@@ -152,10 +152,13 @@ def test_train_tiny_model_learns_the_synthetic_task(learned: tuple[Any, list[Rec
 
 
 def test_train_saved_model_generates_the_same(learned: tuple[Any, list[Record]]) -> None:
+    from training.data import labels_by_task
     from training.infer import OIELLM
 
     result, held = learned
     assert (result.final_dir / "oiellm.json").exists()
+    saved = OIELLM.load(result.final_dir, device="cpu").span_labels
+    assert set(labels_by_task(held)["NER"]) <= set(saved["NER"])  # the training labels
     held = held[:24]
     texts = [r.text for r in held]
     in_memory = OIELLM(result.model, result.tokenizer).generate(
