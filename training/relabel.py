@@ -46,7 +46,12 @@ def join_items(head: str, items: Sequence[Item]) -> str:
 def sequence_logprobs(
     model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 64
 ) -> list[float]:
-    """The log-probability of each row's continuation (second list) after its prompt."""
+    """The log-probability of each row's continuation (second list) after its prompt.
+
+    Rows are padded on the left (positions counted from each row's first token), so every
+    continuation ends in the last column and only the last positions' logits are computed
+    (``logits_to_keep``): a base model's 150k-token vocabulary over whole rows would not fit.
+    """
     import torch
 
     device = next(model.parameters()).device
@@ -54,16 +59,21 @@ def sequence_logprobs(
     for b in range(0, len(rows), batch_size):
         chunk = rows[b : b + batch_size]
         width = max(len(p) + len(c) for p, c in chunk)
+        keep = max(len(c) for _, c in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for i, (p, c) in enumerate(chunk):
-            ids[i, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[i, : len(p) + len(c)] = 1
+            ids[i, width - len(p) - len(c) :] = torch.tensor(p + c)
+            mask[i, width - len(p) - len(c) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            logits = model(
+                input_ids=ids.to(device), attention_mask=mask.to(device),
+                position_ids=positions.to(device), logits_to_keep=keep + 1,
+            ).logits[:, :-1]  # fmt: skip
             logp = logits.float().log_softmax(-1).cpu()
-        for i, (p, c) in enumerate(chunk):
-            at = torch.arange(len(p) - 1, len(p) + len(c) - 1)
+        for i, (_, c) in enumerate(chunk):
+            at = torch.arange(keep - len(c), keep)
             out.append(float(logp[i, at, torch.tensor(c)].sum()))
     return out
 

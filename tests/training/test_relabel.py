@@ -98,3 +98,16 @@ def test_labels_by_task_sorted_per_task_word() -> None:
     assert labels_by_task(records) == {
         "Event Extraction": ["trigger"], "NER": ["人名", "地名"], "Relation Extraction": ["作者"],
     }  # fmt: skip
+
+
+def test_relabel_batched_scores_equal_one_at_a_time(tok: Any, model: Any) -> None:
+    """Left padding, positions and the kept logits: each row scores as it does alone."""
+    from training.relabel import sequence_logprobs
+
+    prompt = list(tok(TEXT + "/NER\n")["input_ids"])
+    conts = ["/NER/:人名;鳥山", "/NER/:人名;鳥山:地名;東京:法人名;則巻アラレ", "/NER/"]
+    rows = [(prompt[k:], list(tok(c, add_special_tokens=False)["input_ids"])) for k, c in
+            enumerate(conts)]  # fmt: skip
+    got = sequence_logprobs(model, rows, tok.pad_token_id, batch_size=3)
+    want = [_score_one(model, p, c) for p, c in rows]
+    assert got == pytest.approx(want, abs=1e-4)
