@@ -346,7 +346,7 @@ def real_data_run(args: argparse.Namespace, device: Any) -> dict[str, Any]:
     smoke = args.smoke and not args.real_config
     if smoke:
         held = held[:8]
-    model = OIELLM(result.model.eval(), result.tokenizer)
+    model = OIELLM(result.model.eval(), result.tokenizer, span_labels=result.span_labels)
     t0 = time.perf_counter()
     predicted = model.extract(
         [r.text for r in held], held[0].task, held[0].lang, ids=[r.id for r in held],

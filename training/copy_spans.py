@@ -145,7 +145,7 @@ def word_bounds(text: str, tokens: Any, *, names: bool = False) -> Bounds:
     spans of the stockmark NER training records, 94% start where such a run starts and 84%
     end where one ends; a model trained for minutes ends names early (ザパタ for ザパタ石油会社)
     and writes verbs and adverbs as names, and with this rule its held-out word-level F1 went
-    from 14.8% to 28.2% (bench/RESULTS.md)."""
+    from 14.8% to 28.4% (bench/RESULTS.md)."""
     offsets = [0]
     for ch in text:
         offsets.append(offsets[-1] + len(ch.encode("utf-8")))

@@ -264,11 +264,17 @@ class OIELLM:
         from training.data import build_prompt, encode_prompt
         from training.relabel import relabel, split_items
 
+        done = [i for i, g in enumerate(gens) if g.complete]
         labels = self.span_labels.get(task_word)
         if not labels:
-            seen = (split_items(g.text, task_word) for g in gens)
+            seen = (split_items(gens[i].text, task_word) for i in done)
             labels = sorted({label for p in seen if p for label, _ in p[1]})
-        done = [i for i, g in enumerate(gens) if g.complete]
+            logger.warning(
+                "the model has no span labels for %r (oiellm.json without span_labels); "
+                "relabelling among the %d its finished outputs use",
+                task_word, len(labels),
+            )  # fmt: skip
+        eos = self._eos_ids()
         prompts = [
             encode_prompt(
                 build_prompt(inputs[i], self.tokenizer, self.prompt_style),
@@ -279,7 +285,7 @@ class OIELLM:
         ]
         texts = relabel(
             self.model, self.tokenizer, prompts, [gens[i].text for i in done], task_word,
-            labels, batch_size=batch_size,
+            labels, batch_size=batch_size, end_id=eos[0] if len(eos) == 1 else None,
         )  # fmt: skip
         out = list(gens)
         for i, text in zip(done, texts, strict=True):
@@ -340,7 +346,7 @@ class OIELLM:
         outputs then parse; about 3x slower on CPU: a Python step per row and token), on the
         edges of runs of name words for entity tasks (`copy_spans.name_runs`), and each span
         item then takes the label under which the model finds it most likely
-        (`training.relabel`)."""
+        (`training.relabel`: one more forward pass per item and label)."""
         task = Task.parse(task)
         if ids is not None and len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
@@ -349,7 +355,8 @@ class OIELLM:
         if copy:
             from training.copy_spans import text_bounds
 
-            bounds = text_bounds(texts, lang, names=not task.is_scpos)
+            # name runs for entity tasks; relation names and event triggers keep word edges
+            bounds = text_bounds(texts, lang, names=task_word_of(task) == "NER")
         inputs = [make_input(t, task, event=event) for t in texts]
         gens = self.generate(
             inputs,

@@ -7,7 +7,7 @@ finished output is scored again under each known label, given the items before i
 the label whose item (label, span and what follows: the next ``:`` or the end) has the highest
 log-probability. Spans, their order and everything else in the output stay as generated.
 With the cpu.yaml model and copied spans, held-out word-level F1 went from 28.4% to 34.1%
-(bench/RESULTS.md). One batched forward pass per item and label; run after generation.
+(bench/RESULTS.md). One forward pass per item and label (batched); run after generation.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ Item = tuple[str, str]  # (label, span text)
 
 
 def split_items(output: str, task_word: str) -> tuple[str, list[Item]] | None:
-    """(head, span items) of an output ``{label}/{task word}/:{label};{span}...``; None when
-    it is not one (no head, or an item that is not two fields: a relation, a cut item)."""
+    """(head, span items) of an output ``{label}/{task word}/:{label};{span}...`` (a trailing
+    ``:`` is dropped, as the decoder does); None when it is not one (no head, or an item that
+    is not two fields: a relation, a cut item)."""
     mark = f"/{task_word}/"
     i = output.find(mark)
     if i < 0:
         return None
     head, body = output[: i + len(mark)], output[i + len(mark) :]
+    if body.endswith(":"):
+        body = body[:-1]
     if not body:
         return head, []
     if not body.startswith(":"):
@@ -44,38 +47,52 @@ def join_items(head: str, items: Sequence[Item]) -> str:
 
 
 def sequence_logprobs(
-    model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 64
+    model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int | None, batch_size: int = 64
 ) -> list[float]:
     """The log-probability of each row's continuation (second list) after its prompt.
 
     Rows are padded on the left (positions counted from each row's first token), so every
-    continuation ends in the last column and only the last positions' logits are computed
-    (``logits_to_keep``): a base model's 150k-token vocabulary over whole rows would not fit.
+    continuation ends in the last column; only the last positions' logits are computed
+    (``logits_to_keep``) and only the continuation tokens' log-probabilities leave the device.
     """
     import torch
 
     device = next(model.parameters()).device
+    pad = pad_id if pad_id is not None else 0  # under the mask: any id
     out: list[float] = []
     for b in range(0, len(rows), batch_size):
         chunk = rows[b : b + batch_size]
         width = max(len(p) + len(c) for p, c in chunk)
         keep = max(len(c) for _, c in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        targets = torch.full((len(chunk), keep), pad, dtype=torch.long)
+        valid = torch.zeros((len(chunk), keep), dtype=torch.bool)
         for i, (p, c) in enumerate(chunk):
             ids[i, width - len(p) - len(c) :] = torch.tensor(p + c)
             mask[i, width - len(p) - len(c) :] = 1
+            targets[i, keep - len(c) :] = torch.tensor(c)
+            valid[i, keep - len(c) :] = True
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             logits = model(
                 input_ids=ids.to(device), attention_mask=mask.to(device),
                 position_ids=positions.to(device), logits_to_keep=keep + 1,
-            ).logits[:, :-1]  # fmt: skip
-            logp = logits.float().log_softmax(-1).cpu()
-        for i, (_, c) in enumerate(chunk):
-            at = torch.arange(keep - len(c), keep)
-            out.append(float(logp[i, at, torch.tensor(c)].sum()))
+            ).logits[:, :-1].float()  # fmt: skip
+            targets, valid = targets.to(device), valid.to(device)
+            picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            logp = (picked - torch.logsumexp(logits, -1)) * valid
+            out.extend(logp.sum(-1).tolist())
     return out
+
+
+def _shared(rows: list[list[int]]) -> int:
+    """How many leading tokens every row has in common."""
+    n = min(len(r) for r in rows)
+    for j in range(n):
+        if any(r[j] != rows[0][j] for r in rows):
+            return j
+    return n
 
 
 def relabel(
@@ -87,15 +104,20 @@ def relabel(
     labels: Sequence[str],
     *,
     batch_size: int = 64,
+    end_id: int | None = None,
 ) -> list[str]:
     """`outputs` with each span item's label chosen again among `labels` (see the module
     docstring); an output that is not a list of span items is returned as it is. Items are
-    relabelled in order, each given the labels already chosen before it."""
+    relabelled in order, each given the labels already chosen before it. `end_id`: the token
+    that ends a generation, scored after the last item (None: not scored).
+
+    The candidates of an item are written out whole and tokenized as training tokenized
+    outputs; the tokens they share (the head and the items before) are the same for every
+    label, so only what follows them is scored."""
     labels = sorted(set(labels))
     parsed = [split_items(o, task_word) for o in outputs]
     if len(labels) < 2:
         return list(outputs)
-    eos = tokenizer.eos_token_id
     chosen: list[list[Item]] = [[] for _ in outputs]
     rounds = max((len(p[1]) for p in parsed if p is not None), default=0)
     for k in range(rounds):  # item k of every output at once
@@ -106,10 +128,13 @@ def relabel(
                 continue
             head, items = p
             span, last = items[k][1], k + 1 == len(items)
+            cands = []
             for label in labels:
                 text = join_items(head, [*chosen[n], (label, span)]) + ("" if last else ":")
                 ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
-                rows.append((list(prompts[n]), [*ids, eos] if last else ids))
+                cands.append([*ids, end_id] if last and end_id is not None else ids)
+            shared = min(_shared(cands), min(len(c) for c in cands) - 1)
+            rows += [(list(prompts[n]) + c[:shared], c[shared:]) for c in cands]
             who.append(n)
         scores = sequence_logprobs(model, rows, tokenizer.pad_token_id, batch_size)
         for j, n in enumerate(who):

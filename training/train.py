@@ -85,6 +85,7 @@ class TrainResult:
     final_dir: Path | None = None
     model: Any = None  # the trained model, in memory (unwrapped from DDP / compile)
     tokenizer: Any = None
+    span_labels: dict[str, list[str]] = field(default_factory=dict)  # saved in oiellm.json
 
 
 def forward_loss(
@@ -342,6 +343,7 @@ def main(cfg: TrainConfig) -> TrainResult:
     result.final_dir = final
     result.model = unwrap(model)
     result.tokenizer = tokenizer
+    result.span_labels = span_labels
     if dist.main:
         logger.info(
             "done: %d steps, %.0f tokens/s, padding waste %.1f%%, model in %s",

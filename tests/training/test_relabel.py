@@ -43,6 +43,7 @@ def test_relabel_split_and_join_items() -> None:
     assert split_items("人名;鳥山", "NER") is None  # no head
     assert split_items("/NER/:鳥山;作者;ドラゴンボール", "NER") is None  # a relation item
     assert split_items("/NER/:人名", "NER") is None  # a cut item
+    assert split_items(out + ":", "NER") == (head, items)  # a trailing ':' as the decoder reads it
 
 
 def _score_one(model: Any, prompt: list[int], cont: list[int]) -> float:
@@ -57,9 +58,9 @@ def test_relabel_takes_the_label_of_the_most_likely_item(tok: Any, model: Any) -
 
     outputs = ["/NER/:地名;鳥山:人名;東京:地名;則巻アラレ", "/NER/:法人名;東京", "/NER/", "junk"]
     prompts = [list(tok(TEXT + "/NER\n")["input_ids"])] * len(outputs)
-    got = relabel(model, tok, prompts, outputs, "NER", LABELS, batch_size=3)
-    assert got[2:] == outputs[2:]  # nothing to relabel
     eos = tok.eos_token_id
+    got = relabel(model, tok, prompts, outputs, "NER", LABELS, batch_size=3, end_id=eos)
+    assert got[2:] == outputs[2:]  # nothing to relabel
     for out, new, prompt in zip(outputs[:2], got[:2], prompts[:2], strict=True):
         head, items = split_items(out, "NER") or ("", [])
         new_items = (split_items(new, "NER") or ("", []))[1]
@@ -101,7 +102,8 @@ def test_labels_by_task_sorted_per_task_word() -> None:
 
 
 def test_relabel_batched_scores_equal_one_at_a_time(tok: Any, model: Any) -> None:
-    """Left padding, positions and the kept logits: each row scores as it does alone."""
+    """Left padding and the kept logits: each row scores as it does alone (also with no pad
+    token: padding sits under the mask)."""
     from training.relabel import sequence_logprobs
 
     prompt = list(tok(TEXT + "/NER\n")["input_ids"])
@@ -111,3 +113,21 @@ def test_relabel_batched_scores_equal_one_at_a_time(tok: Any, model: Any) -> Non
     got = sequence_logprobs(model, rows, tok.pad_token_id, batch_size=3)
     want = [_score_one(model, p, c) for p, c in rows]
     assert got == pytest.approx(want, abs=1e-4)
+    assert sequence_logprobs(model, rows, None, batch_size=2) == pytest.approx(want, abs=1e-4)
+
+
+def test_relabel_through_extract_uses_the_checkpoint_labels(
+    tok: Any, model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OIELLM.extract(copy_spans=True) relabels finished outputs among its span_labels (as
+    oiellm.json gives them) and leaves an output cut by the token limit as generated."""
+    from training.infer import OIELLM, Generation
+
+    made = [Generation("/NER/:X;鳥山:X;東京", True, 9), Generation("/NER/:X;鳥山", False, 5)]
+    oiellm = OIELLM(model, tok, span_labels={"NER": LABELS})
+    monkeypatch.setattr(oiellm, "generate", lambda *a, **k: list(made))
+    done, cut = oiellm.extract([TEXT, TEXT], "SCNM", "ja", copy_spans=True)
+    assert [s.text for s in done.spans] == ["鳥山", "東京"]
+    assert {s.label for s in done.spans} <= set(LABELS)
+    assert done.meta["oiellm_output"] != made[0].text
+    assert cut.meta["oiellm_output"] == made[1].text
