@@ -15,14 +15,12 @@ extracts from the texts of a record file; ``--bench`` reports texts/s and genera
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -255,43 +253,6 @@ class OIELLM:
                     results[i] = Generation(text=text, complete=end is not None, n_tokens=len(kept))
         return [r for r in results if r is not None]
 
-    def _relabel(
-        self, inputs: list[str], gens: list[Generation], task_word: str, batch_size: int
-    ) -> list[Generation]:
-        """Each span item of the finished generations takes the label under which the model
-        finds it most likely (`training.relabel`), among the training labels of the task
-        (oiellm.json) or, for a checkpoint without them, the labels these outputs use."""
-        from training.data import build_prompt, encode_prompt
-        from training.relabel import relabel, split_items
-
-        done = [i for i, g in enumerate(gens) if g.complete]
-        labels = self.span_labels.get(task_word)
-        if not labels:
-            seen = (split_items(gens[i].text, task_word) for i in done)
-            labels = sorted({label for p in seen if p for label, _ in p[1]})
-            logger.warning(
-                "the model has no span labels for %r (oiellm.json without span_labels); "
-                "relabelling among the %d its finished outputs use",
-                task_word, len(labels),
-            )  # fmt: skip
-        eos = self._eos_ids()
-        prompts = [
-            encode_prompt(
-                build_prompt(inputs[i], self.tokenizer, self.prompt_style),
-                self.tokenizer,
-                self.prompt_style,
-            )
-            for i in done
-        ]
-        texts = relabel(
-            self.model, self.tokenizer, prompts, [gens[i].text for i in done], task_word,
-            labels, batch_size=batch_size, end_id=eos[0] if len(eos) == 1 else None,
-        )  # fmt: skip
-        out = list(gens)
-        for i, text in zip(done, texts, strict=True):
-            out[i] = replace(gens[i], text=text)
-        return out
-
     def _token_bytes(self) -> list[bytes]:
         """The bytes of every token id (`training.copy_spans`), read once."""
         if self._pieces is None:
@@ -366,7 +327,11 @@ class OIELLM:
             copy_bounds=bounds,
         )
         if copy:
-            gens = self._relabel(inputs, gens, task_word_of(task, event=event), batch_size)
+            from training.relabel import relabel_generations
+
+            gens = relabel_generations(
+                self, inputs, gens, task_word_of(task, event=event), batch_size
+            )
         out = []
         for i, (text, gen) in enumerate(zip(texts, gens, strict=True)):
             record, errors = decode_with_errors(
@@ -414,98 +379,7 @@ class OIELLM:
         return records
 
 
-# ---------------------------------------------------------------------------------------------
-# CLI
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m training.infer", description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", required=True, help="a saved model directory")
-    p.add_argument("--input", help="records to extract from (JSONL, stockmark, ...)")
-    p.add_argument("--task", default="SCNM", help="task of the extraction (default SCNM)")
-    p.add_argument("--lang", default="ja", help="language of the texts (default ja)")
-    p.add_argument("--out", help="write the extracted records here (JSONL; default stdout)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N texts")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--cache", choices=["dynamic", "static", "continuous"], default="dynamic",
-        help="KV cache: dynamic, static (preallocated; for torch.compile on GPU) or continuous "
-        "(transformers' continuous batching, where installed)",
-    )  # fmt: skip
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if present)")
-    p.add_argument(
-        "--copy-spans", action="store_true",
-        help="spans only as substrings of the text, on word (entity tasks: name-run) edges, "
-        "each then relabelled (training.copy_spans, training.relabel): for a weak model",
-    )  # fmt: skip
-    p.add_argument("--bench", action="store_true", help="report throughput instead of records")
-    return p
-
-
-_BENCH_TEXTS = [
-    "レッドフォックス株式会社は、東京都千代田区に本社を置くITサービス企業である。",
-    "鳥山明は漫画家で、代表作に『ドラゴンボール』がある。",
-    "Marlon Brando starred in On the Waterfront, which Kazan directed in 1954.",
-    "华为技术有限公司总部位于深圳市。",
-]
-
-
-def cli(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.input:
-        from mre.io import read_records
-
-        records = list(read_records(args.input, fmt="auto"))
-        texts, ids = [r.text for r in records], [r.id for r in records]
-    elif args.bench:
-        texts = _BENCH_TEXTS * 16
-        ids = [f"bench-{i}" for i in range(len(texts))]
-    else:
-        print("error: --input is required unless --bench", file=sys.stderr)
-        return 2
-    if args.limit:
-        texts, ids = texts[: args.limit], ids[: args.limit]
-    model = OIELLM.load(args.checkpoint, device=args.device)
-    model.cache = args.cache
-    t0 = time.perf_counter()
-    extractions = model.extract_with_errors(
-        texts,
-        args.task,
-        args.lang,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        ids=ids,
-        copy_spans=args.copy_spans,
-    )
-    elapsed = time.perf_counter() - t0
-    if args.bench:
-        n_tok = sum(
-            len(model.tokenizer(e.output, add_special_tokens=False)["input_ids"]) + 1
-            for e in extractions
-        )
-        bad = sum(1 for e in extractions if e.errors)
-        print(
-            f"{len(texts)} texts in {elapsed:.2f} s on {model.device}: {len(texts) / elapsed:.1f} "
-            f"texts/s, {n_tok / elapsed:.0f} generated tokens/s, batch {args.batch_size}; "
-            f"{bad} outputs with parse errors"
-        )
-        return 0
-    from mre.io import dumps_line
-
-    lines = []
-    for ex in extractions:
-        ex.record.meta[OUTPUT_META_KEY] = ex.output
-        if ex.errors:
-            ex.record.meta[PARSE_ERRORS_META_KEY] = [str(e) for e in ex.errors]
-        lines.append(dumps_line(ex.record))
-    if args.out:
-        Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    else:
-        print("\n".join(lines))
-    return 0
-
-
 if __name__ == "__main__":
+    from training.infer_cli import cli
+
     sys.exit(cli())

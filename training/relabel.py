@@ -12,8 +12,12 @@ With the cpu.yaml model and copied spans, held-out word-level F1 went from 28.4%
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 Item = tuple[str, str]  # (label, span text)
 
@@ -146,3 +150,34 @@ def relabel(
         outputs[n] if p is None or not p[1] else join_items(p[0], chosen[n])
         for n, p in enumerate(parsed)
     ]
+
+
+def relabel_generations(
+    oiellm: Any, inputs: list[str], gens: list[Any], task_word: str, batch_size: int
+) -> list[Any]:
+    """`relabel` over the finished generations (`training.infer.Generation`) of an
+    `OIELLM` for the OIELLM `inputs`, among the training labels of the task (oiellm.json) or,
+    for a checkpoint without them, the labels those outputs use."""
+    from training.data import build_prompt, encode_prompt
+
+    done = [i for i, g in enumerate(gens) if g.complete]
+    labels = oiellm.span_labels.get(task_word)
+    if not labels:
+        seen = (split_items(gens[i].text, task_word) for i in done)
+        labels = sorted({label for p in seen if p for label, _ in p[1]})
+        logger.warning(
+            "the model has no span labels for %r (oiellm.json without span_labels); "
+            "relabelling among the %d its finished outputs use",
+            task_word, len(labels),
+        )  # fmt: skip
+    eos = oiellm._eos_ids()
+    tok, style = oiellm.tokenizer, oiellm.prompt_style
+    prompts = [encode_prompt(build_prompt(inputs[i], tok, style), tok, style) for i in done]
+    texts = relabel(
+        oiellm.model, tok, prompts, [gens[i].text for i in done], task_word, labels,
+        batch_size=batch_size, end_id=eos[0] if len(eos) == 1 else None,
+    )  # fmt: skip
+    out = list(gens)
+    for i, text in zip(done, texts, strict=True):
+        out[i] = dataclasses.replace(gens[i], text=text)
+    return out

@@ -151,6 +151,31 @@ def test_train_tiny_model_learns_the_synthetic_task(learned: tuple[Any, list[Rec
     assert exact / len(held) >= 0.9, (exact, wrong[:5])
 
 
+def test_infer_cli_extracts_from_a_record_file(
+    learned: tuple[Any, list[Record]], tmp_path: Path
+) -> None:
+    """``python -m training.infer --checkpoint DIR --input F --out G``: one record per input
+    text, the same as extracting in memory, with the raw output kept in meta."""
+    from mre.io import read_records
+    from training.infer import OIELLM, OUTPUT_META_KEY
+    from training.infer_cli import cli
+
+    result, held = learned
+    held = held[:5]
+    write_jsonl(held, tmp_path / "in.jsonl")
+    argv = ["--checkpoint", str(result.final_dir), "--input", str(tmp_path / "in.jsonl"),
+            "--task", "SCNM", "--lang", "en", "--device", "cpu", "--max-new-tokens", "40"]  # fmt: skip
+    assert cli([*argv, "--out", str(tmp_path / "out.jsonl")]) == 0
+    got = list(read_records(tmp_path / "out.jsonl"))
+    want = OIELLM.load(result.final_dir, device="cpu").extract(
+        [r.text for r in held], "SCNM", "en", ids=[r.id for r in held], max_new_tokens=40
+    )
+    assert [r.id for r in got] == [r.id for r in held]
+    assert [(r.spans, r.meta[OUTPUT_META_KEY]) for r in got] == [
+        (r.spans, r.meta[OUTPUT_META_KEY]) for r in want
+    ]
+
+
 def test_train_saved_model_generates_the_same(learned: tuple[Any, list[Record]]) -> None:
     from training.data import labels_by_task
     from training.infer import OIELLM
