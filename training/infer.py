@@ -172,7 +172,8 @@ class OIELLM:
             span_labels=meta.get("span_labels"),
         )  # fmt: skip
 
-    def _eos_ids(self) -> list[int]:
+    def eos_ids(self) -> list[int]:
+        """The token ids that end a generation: the tokenizer's EOS and the model's own."""
         ids = {self.tokenizer.eos_token_id}
         gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
         if isinstance(gen_eos, int):
@@ -215,7 +216,7 @@ class OIELLM:
             for x in inputs
         ]
         order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), -len(inputs[i])))
-        eos_ids = self._eos_ids()
+        eos_ids = self.eos_ids()
         pad_id = self.tokenizer.pad_token_id
         config = greedy_config(
             max_new_tokens=max_new_tokens, eos_ids=eos_ids, pad_id=pad_id, cache=cache or self.cache
@@ -316,8 +317,8 @@ class OIELLM:
         if copy:
             from training.copy_spans import text_bounds
 
-            # name runs for entity tasks; relation names and event triggers keep word edges
-            bounds = text_bounds(texts, lang, names=task_word_of(task) == "NER")
+            # name runs for NER (SCNM, TCONER); relation names and event triggers keep word edges
+            bounds = text_bounds(texts, lang, names=task.task_word == Task.SCNM.task_word)
         inputs = [make_input(t, task, event=event) for t in texts]
         gens = self.generate(
             inputs,

@@ -170,7 +170,7 @@ def relabel_generations(
             "relabelling among the %d its finished outputs use",
             task_word, len(labels),
         )  # fmt: skip
-    eos = oiellm._eos_ids()
+    eos = oiellm.eos_ids()
     tok, style = oiellm.tokenizer, oiellm.prompt_style
     prompts = [encode_prompt(build_prompt(inputs[i], tok, style), tok, style) for i in done]
     texts = relabel(
