@@ -68,11 +68,22 @@ class LLMSettings:
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
-def build_chat_model(settings: LLMSettings) -> ChatOpenAI:
-    """A langchain-openai ChatOpenAI for `settings` (real HTTP, retries with backoff)."""
+def build_chat_model(settings: LLMSettings, *, max_in_flight: int | None = None) -> ChatOpenAI:
+    """A langchain-openai ChatOpenAI for `settings` (real HTTP, retries with backoff).
+
+    `max_in_flight`: at most that many HTTP requests at once, however many callers wait
+    (`agents.http_limit`); None: no bound of its own (the caller bounds its calls).
+    """
     import openai
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
+
+    if max_in_flight is None:
+        http = openai.DefaultAsyncHttpxClient(timeout=settings.timeout)
+    else:
+        from agents.http_limit import bounded_http_client
+
+        http = bounded_http_client(max_in_flight, timeout=settings.timeout)
 
     return ChatOpenAI(
         model=settings.model,
@@ -83,5 +94,5 @@ def build_chat_model(settings: LLMSettings) -> ChatOpenAI:
         max_retries=settings.max_retries,
         # a client of its own: langchain's default one is cached per process and bound to
         # the first event loop, so a second run in the same process would fail
-        http_async_client=openai.DefaultAsyncHttpxClient(timeout=settings.timeout),
+        http_async_client=http,
     )

@@ -350,18 +350,25 @@ def main_bench(args: argparse.Namespace) -> None:
 
             print(f"## throughput: {args.records} records x {TARGETS}, latency {lat * 1000:.0f} ms",
                   flush=True)
+            configs = [
+                ("floor16", "floor: raw openai.AsyncOpenAI", 16, child("floor", 16)),
+                ("langchain16", "bare langchain-openai structured", 16, child("langchain", 16)),
+                ("runner16", "runner, 1 process", 16, runner(16, [])),
+            ]
+            if cli_has('"--workers"'):
+                configs += [
+                    ("floor64", "floor: raw openai.AsyncOpenAI", 64, child("floor", 64)),
+                    ("workers64", "runner --workers 2", 64, runner(64, ["--workers", "2"])),
+                ]
             for _ in range(0 if args.cpu_only else args.repeat):
-                measure("floor: raw openai.AsyncOpenAI", 16, child("floor", 16))
-                measure("bare langchain-openai structured", 16, child("langchain", 16))
-                measure("runner, 1 process", 16, runner(16, []))
-                if cli_has('"--workers"'):
-                    measure("floor: raw openai.AsyncOpenAI", 64, child("floor", 64))
-                    measure("runner --workers 2", 64, runner(64, ["--workers", "2"]))
+                for key, name, conc, fn in configs:
+                    if not args.only or key in args.only:
+                        measure(name, conc, fn)
         print()
         print(f"## CPU per pair, latency 0, concurrency 1, {args.sample - 5} pairs per target")
         handler0 = FirstSeen(rep)
         with LocalOpenAIServer(handler0, latency=0.0) as server:
-            for target in TARGETS:
+            for target in [] if args.no_cpu else TARGETS:
                 r = run_child("breakdown", base_url=server.base_url, records=data, target=target,
                               sample=args.sample)
                 n = r["pairs"]
@@ -389,6 +396,10 @@ def main() -> None:
     p.add_argument("--sample", type=int, default=105, help="records per target for the CPU figures")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--cpu-only", action="store_true", help="only the CPU per pair, no throughput runs")
+    p.add_argument("--only", nargs="*", default=[],
+                   choices=["floor16", "langchain16", "runner16", "floor64", "workers64"],
+                   help="only these throughput configurations (default: all)")
+    p.add_argument("--no-cpu", action="store_true", help="skip the CPU-per-pair figures")
     p.add_argument("--child", choices=["floor", "langchain", "breakdown"])
     p.add_argument("--base-url")
     p.add_argument("--messages")

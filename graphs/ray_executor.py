@@ -14,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 from graphs.outputs import RunOutputs
 from graphs.rows import AcceptedRow, RejectedRow, Status, parse_row
 from graphs.runner import Counters, InvalidInput, RunConfig, finish_report, write_invalid
-from graphs.workers import ContextSpec, IncompleteRunError, ShardTask, count, make_shards
+from graphs.workers import (
+    ContextSpec,
+    IncompleteRunError,
+    ShardTask,
+    count,
+    make_shards,
+    split_concurrency,
+)
 from mre import Record
 
 log = logging.getLogger(__name__)
@@ -88,7 +94,7 @@ async def run_ray(
         write_invalid(invalid, cfg.targets, outputs)
         shards = [s for s in make_shards(records, outputs.done, cfg.targets, actors) if s.records]
         remote = ray.remote(num_cpus=1, max_restarts=0)(ShardActor)
-        actor_cfg = replace(cfg, progress=False)
+        spec, actor_cfg = split_concurrency(spec, cfg, len(shards))
         running: list[tuple[ShardTask, Any, Any]] = []
         for shard in shards:
             actor: Any = remote.remote()  # type: ignore[attr-defined]

@@ -38,12 +38,21 @@ log = logging.getLogger(__name__)
 
 Durability = Literal["sync", "async", "exit"]
 
+#: While a tokenizer loads, up to this many pairs per unit of concurrency may park (their
+#: translation done, their checks waiting): about what a few seconds of loading would cost
+#: in LLM requests.
+PARK_FACTOR = 16
+
 
 @dataclass
 class RunConfig:
     out: Path
     targets: list[str]
-    concurrency: int = 8
+    concurrency: int = 8  # LLM requests in flight
+    # pairs in progress beyond `concurrency`: they do their CPU work (parsing, tokenizing,
+    # checks, checkpoints) while the endpoint stays busy with `concurrency` requests. Only
+    # with a chat model that bounds its own requests (`build_chat_model(max_in_flight=)`).
+    spare_pairs: int = 0
     durability: Durability = "exit"
     fsync: bool = False  # flush is enough against kill -9; fsync also survives power loss
     progress: bool = True
@@ -175,20 +184,21 @@ async def _run(
 ) -> None:
     from tqdm import tqdm
 
-    queue: asyncio.Queue[tuple[Record, str]] = asyncio.Queue()
-    for pair in pairs:
-        queue.put_nowait(pair)
+    from graphs.gate import PairGate
+
     pending = {r.id: {t for t in cfg.targets if (r.id, t) not in outputs.done} for r in records}
     results: dict[str, dict[str, OutputState]] = {}
     tids: dict[tuple[str, str], str] = {}  # (record id, target) -> thread id, hashed once
     bar = tqdm(total=len(pairs), disable=not cfg.progress, unit="pair", dynamic_ncols=True)
+    # spare pairs need a chat model that bounds its own requests; only then may a pair that
+    # waits for a loading tokenizer park (stop counting) while others send their requests
+    concurrency = max(1, cfg.concurrency)
+    spare = max(0, cfg.spare_pairs)
+    gate = PairGate(concurrency + spare, park_limit=PARK_FACTOR * concurrency if spare else 0)
+    ctx.pair_gate = gate
 
-    async def worker() -> None:
-        while True:
-            try:
-                record, target = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
+    async def one_pair(record: Record, target: str) -> None:
+        try:
             began = time.perf_counter()
             tid = tids[(record.id, target)] = thread_id(record, target, checkpoints.prefix)
             checkpointed = tid in checkpoints.existing
@@ -214,15 +224,44 @@ async def _run(
                 tokens=counters.usage.prompt_tokens + counters.usage.completion_tokens,
                 refresh=False,
             )
+        finally:
+            gate.leave()
 
+    running: set[asyncio.Task[None]] = set()
+    failures: list[BaseException] = []
+
+    def pair_done(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(cast(BaseException, task.exception()))
+
+    async def dispatch() -> None:
+        for record, target in pairs:
+            await gate.enter()
+            if failures:  # a pair failed the run (a missing tokenizer backend): start no more
+                gate.leave()
+                return
+            task = asyncio.ensure_future(one_pair(record, target))
+            running.add(task)
+            task.add_done_callback(pair_done)
+
+    dispatcher = asyncio.ensure_future(dispatch())
     try:
-        tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, cfg.concurrency))]
         await asyncio.sleep(0.05)  # the first requests go out; the tokenizers load meanwhile
-        if not all(t.done() for t in tasks):
+        if running or not dispatcher.done():
             ctx.load_tokenizers()
-        await asyncio.gather(*tasks)
+        await dispatcher
+        while running and not failures:
+            await asyncio.wait(set(running), return_when=asyncio.FIRST_EXCEPTION)
+        if failures:
+            raise failures[0]
         await checkpoints.finished([], flush=True)
     finally:
+        dispatcher.cancel()
+        for task in list(running):
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
         bar.close()
         try:
             await checkpoints.persist_held()

@@ -66,7 +66,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="reject records whose text is longer, before any LLM call (default: "
         f"{DEFAULT_MAX_CHARS}; the longest of the 4,274 stockmark records is 296, p99 165)",
     )
-    p.add_argument("--concurrency", type=int, default=8, help="pairs in flight (default: 8)")
+    p.add_argument(
+        "--concurrency", type=int, default=8,
+        help="LLM requests in flight for the whole run, split among --workers (default: 8); "
+        "as many pairs again do their own work meanwhile",
+    )
     p.add_argument("--max-attempts", type=int, default=3, help="LLM attempts per pair (default: 3)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per LLM request")
     p.add_argument(
@@ -213,6 +217,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     return 0
 
 
+def _import_run_modules() -> None:
+    """Import what the run needs after the endpoint probe (LangGraph, the agents, the
+    runner): in a thread, while the probe's request is in flight."""
+    import importlib
+
+    for name in ("agents.translator", "graphs.graph", "graphs.runner", "graphs.stores"):
+        importlib.import_module(name)
+
+
 class NoValidRecord(ValueError):
     """The input has no record to translate (its bad lines are still written as rejected)."""
 
@@ -224,6 +237,10 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from agents.llm import build_chat_model
     from word_tokenizers import get_language
 
+    if getattr(args, "workers", 1) > 1 and getattr(args, "executor", "local") != "ray":
+        from graphs.worker_start import start_worker_server
+
+        start_worker_server()
     records, invalid = read_input(
         args.input,
         fmt=args.format,
@@ -243,15 +260,25 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         cache = open_cache(args.store)
     else:
         cache = ResponseCache(args.out / "llm_cache.sqlite")
-    llm = build_chat_model(settings)
+    # --concurrency bounds the requests in flight; the runner keeps as many pairs again in
+    # progress (their CPU work overlaps the requests). --batch sends every pair at once.
+    llm = build_chat_model(settings, max_in_flight=None if args.batch else args.concurrency)
     endpoint = None
     if records:  # bad input costs nothing, not even the probe
         from agents.endpoint import EndpointInfo, choose_method
 
         if args.replay is not None:  # our own server sends the recorded JSON: nothing to probe
             endpoint = EndpointInfo(settings.method, True, settings.model, "recorded answers")
-        else:
-            endpoint = await choose_method(llm, args.method, model=settings.model, cache=cache)
+        else:  # the rest of the run's modules import while the probe waits for its answer
+            # (httpx first, here: the openai client peeks at sys.modules["httpx"] when it
+            # reads an error, and must not find it half imported by the other thread)
+            import httpx  # noqa: F401
+
+            probe = asyncio.ensure_future(
+                choose_method(llm, args.method, model=settings.model, cache=cache)
+            )
+            await asyncio.to_thread(_import_run_modules)
+            endpoint = await probe
         log.info("endpoint: %s", endpoint)
         settings = dataclasses.replace(settings, method=endpoint.method)
     from agents.translator import Translator
@@ -321,6 +348,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         out=args.out,
         targets=list(args.target),
         concurrency=args.concurrency,
+        spare_pairs=0 if args.batch else args.concurrency,
         durability=args.durability,
         fsync=args.fsync,
         progress=not args.no_progress,
@@ -338,7 +366,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
     try:
         if batch is not None:  # every pair in flight at once: each waits for its batch
-            cfg.concurrency = max(1, len(records) * len(cfg.targets))
+            cfg.concurrency, cfg.spare_pairs = max(1, len(records) * len(cfg.targets)), 0
             report = await batch.run(work, cfg.prices)
         else:
             report = await work()

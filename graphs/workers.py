@@ -36,6 +36,7 @@ from graphs.runner import (
     translate_pairs,
     write_invalid,
 )
+from graphs.worker_start import worker_context
 from mre import Record
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class ContextSpec:
     cache: str | None = None  # LLM response cache: a SQLite path or a postgresql:// URL
     review: str = "uncertain"  # when the reviewer agent is asked: off | uncertain | all
     memory: Path | None = None  # the entity translation memory (SQLite), None: off
+    max_in_flight: int | None = None  # this process's LLM requests at once (None: unbounded)
     log_level: str = "WARNING"
 
     def build(self) -> TranslateContext:
@@ -85,7 +87,7 @@ class ContextSpec:
             from training.verifier_model import load_check
 
             model_check = load_check(self.verifier_model, url=self.verifier_url)
-        llm = build_chat_model(self.settings)
+        llm = build_chat_model(self.settings, max_in_flight=self.max_in_flight)
         cache = open_cache(self.cache)
         reviewer = None
         if self.review != "off":
@@ -187,6 +189,19 @@ def _worker_main(task: ShardTask, spec: ContextSpec, cfg: RunConfig, conn: Conne
 # ---- the parent side ---------------------------------------------------------------------
 
 
+def split_concurrency(spec: ContextSpec, cfg: RunConfig, n: int) -> tuple[ContextSpec, RunConfig]:
+    """Each of `n` processes' share of the run's `--concurrency` (the endpoint sees the whole
+    run's requests), with as many spare pairs when the run has them."""
+    share = max(1, -(-cfg.concurrency // max(1, n)))
+    spare = share if cfg.spare_pairs else 0
+    bounded = spec.max_in_flight is not None
+    return (
+        replace(spec, max_in_flight=share if bounded else None),
+        replace(cfg, concurrency=share, spare_pairs=spare, progress=False),
+    )
+
+
+
 def make_shards(
     records: Sequence[Record], done: dict[tuple[str, str], Done], targets: Sequence[str], n: int
 ) -> list[ShardTask]:
@@ -225,7 +240,6 @@ async def run_workers(
     input_desc: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`run_pairs` over `workers` processes on this machine; returns the report."""
-    import multiprocessing as mp
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     outputs = RunOutputs(cfg.out, cfg.targets, fsync=cfg.fsync).open()
@@ -235,8 +249,8 @@ async def run_workers(
     try:
         write_invalid(invalid, cfg.targets, outputs)
         shards = [s for s in make_shards(records, outputs.done, cfg.targets, workers) if s.records]
-        worker_cfg = replace(cfg, progress=False)
-        context = mp.get_context("spawn")  # no fork of a process with threads and an event loop
+        spec, worker_cfg = split_concurrency(spec, cfg, len(shards))
+        context = worker_context()
         procs = []
         for shard in shards:
             parent_end, child_end = context.Pipe(duplex=False)
@@ -352,12 +366,14 @@ async def run_from_cli(
         cache=cache,
         review=getattr(args, "review", "uncertain"),
         memory=None if getattr(args, "no_memory", False) else args.out / "memory.sqlite",
+        max_in_flight=args.concurrency,
         log_level=args.log_level,
     )
     cfg = RunConfig(
         out=args.out,
         targets=list(args.target),
         concurrency=args.concurrency,
+        spare_pairs=args.concurrency,
         durability=args.durability,
         fsync=args.fsync,
         progress=not args.no_progress,

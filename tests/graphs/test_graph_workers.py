@@ -43,8 +43,8 @@ def test_graph_workers_shards_are_stable_and_cover_every_record() -> None:
 
 
 def _workers_of(parent: int) -> list[int]:
-    """The worker processes (multiprocessing spawn children) of `parent`."""
-    out = []
+    """The worker processes of `parent`: forked by its forkserver (or spawned by it)."""
+    procs: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,10 +53,12 @@ def _workers_of(parent: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and "spawn_main" in cmdline:
-            out.append(int(entry.name))
-    return out
+        procs[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    servers = {pid for pid, (ppid, cmd) in procs.items() if ppid == parent and "forkserver" in cmd}
+    return sorted(
+        pid for pid, (ppid, cmd) in procs.items()
+        if ppid in servers or (ppid == parent and "spawn_main" in cmd)
+    )
 
 
 @pytest.mark.slow

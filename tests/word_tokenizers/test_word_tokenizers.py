@@ -594,3 +594,37 @@ def test_spans_chunk_bounds(text: str, limit: int, expected: list[str]) -> None:
     bounds = chunk_bounds(text, limit)
     assert [text[s:e] for s, e in bounds] == expected
     assert all(e - s <= limit for s, e in bounds)
+
+
+def _run_python(code: str) -> list[str]:
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+def test_en_tokenizer_loads_spacy_without_torch() -> None:
+    # thinc imports torch for its optional torch layers (1-2 s of start-up); the English
+    # pipelines run without it, tags included
+    got = _run_python(
+        "import sys\n"
+        "from word_tokenizers import get\n"
+        "print([t.pos for t in get('en').tokenize('Cats ran')] == ['NOUN', 'VERB'])\n"
+        "print('torch' in sys.modules)\n"
+        "import torch, thinc.compat\n"  # torch itself still imports afterwards
+        "print(torch.ones(2).sum().item())\n"
+    )
+    assert got == ["True", "False", "2.0"]
+
+
+def test_en_tokenizer_after_torch_leaves_thinc_its_torch() -> None:
+    got = _run_python(
+        "import torch\n"
+        "from word_tokenizers import get\n"
+        "print([t.pos for t in get('en').tokenize('Cats ran')] == ['NOUN', 'VERB'])\n"
+        "import thinc.compat\n"
+        "print(thinc.compat.has_torch)\n"
+    )
+    assert got == ["True", "True"]

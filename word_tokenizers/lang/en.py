@@ -11,7 +11,9 @@ not loaded: nothing here needs them and they cost most of the time.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,37 @@ def _tokens(doc: Any, offset: int, tagged: bool = True) -> list[Token]:
     return out
 
 
+class _NoTorchForThinc(importlib.abc.MetaPathFinder):
+    """Refuses `import torch` to thinc's optional-backend probe (`thinc.compat`) only."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            frame = sys._getframe(1)
+            while frame is not None:  # past importlib's own frames, to the importing module
+                if frame.f_globals.get("__name__") == "thinc.compat":
+                    raise ModuleNotFoundError("torch is not needed for spaCy's CNN pipelines")
+                frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+
+def import_spacy() -> Any:
+    """`import spacy`, without the torch that thinc imports for its optional torch layers
+    (1-2 s of start-up). The small English pipelines run on numpy; thinc then reports no
+    torch, which only its PyTorch wrappers (not used here) need. When torch is already
+    imported (a training process), spaCy is imported as usual."""
+    if "thinc.compat" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    finder = _NoTorchForThinc()
+    sys.meta_path.insert(0, finder)
+    try:
+        import spacy
+    finally:
+        sys.meta_path.remove(finder)
+    return spacy
+
+
 def _installed(model: str) -> bool:
     """Whether `model` is an installed model package or a directory holding a model."""
     if "/" in model or "\\" in model:
@@ -96,8 +129,7 @@ def make_tokenizer(
     found = next((m for m in candidates if _installed(m)), None)
     if found is None:
         raise MissingBackendError("en", f"the spaCy model {' or '.join(candidates)}", "en")
-    import spacy
-
+    spacy = import_spacy()
     nlp = spacy.load(found, exclude=list(EXCLUDE))
     missing = {"tagger", "attribute_ruler", "lemmatizer"} - set(nlp.pipe_names)
     if missing:

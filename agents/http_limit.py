@@ -1,0 +1,73 @@
+"""At most N HTTP requests in flight: the run's `--concurrency`, enforced where it matters.
+
+The runner keeps more pairs in progress than `--concurrency` so that a pair's own CPU work
+(building the request, parsing and validating the answer, tokenizing, aligning, verifying,
+checkpointing) happens while the endpoint's N slots stay busy with other pairs' requests. The
+bound is on what the endpoint sees: the transport below holds a slot only from sending a
+request to reading the whole answer. A retry (after the client's backoff) takes a slot again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+import httpx2
+
+
+class BoundedTransport(httpx2.AsyncBaseTransport):
+    """An async transport that lets at most `limit` requests through at once (per event loop:
+    a chat model can serve several runs, each `asyncio.run` with its own loop)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"the request limit must be at least 1, got {limit}")
+        self.inner = inner
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0  # the most requests in flight at once (tests and benches read it)
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _slot(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(self.limit)
+        return slot
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        async with self._slot():
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            try:
+                response = await self.inner.handle_async_request(request)
+                try:  # the whole answer is read inside the slot: the server is done with it
+                    body = b"".join([chunk async for chunk in response.aiter_raw()])
+                finally:
+                    await response.aclose()
+            finally:
+                self.in_flight -= 1
+        return httpx2.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=httpx2.ByteStream(body),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def bounded_http_client(limit: int, **kwargs: Any) -> httpx2.AsyncClient:
+    """openai's default async HTTP client (its timeouts, connection limits, redirects), with
+    at most `limit` requests in flight."""
+    import openai
+
+    # openai's own connection limits (openai._constants.DEFAULT_CONNECTION_LIMITS)
+    inner = httpx2.AsyncHTTPTransport(
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+    )
+    return openai.DefaultAsyncHttpxClient(transport=BoundedTransport(inner, limit), **kwargs)
