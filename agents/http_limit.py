@@ -27,6 +27,7 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
         self.limit = limit
         self.in_flight = 0
         self.peak = 0  # the most requests in flight at once (tests and benches read it)
+        self.sent = 0  # requests wholly sent, counted until the first (see `first_sent`)
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -39,6 +40,8 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
         return slot
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if not self.sent:  # until one is on the wire: note when a request body is sent
+            request.extensions = {**request.extensions, "trace": self._tracer(request)}
         async with self._slot():
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
@@ -57,8 +60,34 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
             extensions=response.extensions,
         )
 
+    def _tracer(self, request: httpx2.Request) -> Any:
+        outer = request.extensions.get("trace")
+
+        async def trace(name: str, info: dict[str, Any]) -> None:
+            if name.endswith("send_request_body.complete"):
+                self.sent += 1
+            if outer is not None:
+                await outer(name, info)
+
+        return trace
+
+    async def first_sent(self, until: asyncio.Future[Any], timeout: float = 5.0) -> None:
+        """Return once a request has been wholly sent (or `until` is done, or `timeout`
+        seconds have passed): a caller can then do blocking work while the answer comes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.sent and not until.done() and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def bounded_transport(llm: Any) -> BoundedTransport | None:
+    """The `BoundedTransport` of a chat model built by `build_chat_model(max_in_flight=)`."""
+    client = getattr(llm, "http_async_client", None)
+    transport = getattr(client, "_transport", None)
+    return transport if isinstance(transport, BoundedTransport) else None
 
 
 def bounded_http_client(limit: int, **kwargs: Any) -> httpx2.AsyncClient:

@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _import_run_modules() -> None:
     """Import what the run needs after the endpoint probe (LangGraph, the agents, the
-    runner): in a thread, while the probe's request is in flight."""
+    runner), once the probe's request is on the wire: while it waits for its answer."""
     import importlib
 
     for name in ("agents.translator", "graphs.graph", "graphs.runner", "graphs.stores"):
@@ -270,14 +270,15 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         if args.replay is not None:  # our own server sends the recorded JSON: nothing to probe
             endpoint = EndpointInfo(settings.method, True, settings.model, "recorded answers")
         else:  # the rest of the run's modules import while the probe waits for its answer
-            # (httpx first, here: the openai client peeks at sys.modules["httpx"] when it
-            # reads an error, and must not find it half imported by the other thread)
-            import httpx  # noqa: F401
+            from agents.http_limit import bounded_transport
 
             probe = asyncio.ensure_future(
                 choose_method(llm, args.method, model=settings.model, cache=cache)
             )
-            await asyncio.to_thread(_import_run_modules)
+            transport = bounded_transport(llm)
+            if transport is not None:
+                await transport.first_sent(probe)
+            _import_run_modules()  # blocks this loop: the probe's answer waits in the socket
             endpoint = await probe
         log.info("endpoint: %s", endpoint)
         settings = dataclasses.replace(settings, method=endpoint.method)

@@ -191,15 +191,15 @@ def _worker_main(task: ShardTask, spec: ContextSpec, cfg: RunConfig, conn: Conne
 
 def split_concurrency(spec: ContextSpec, cfg: RunConfig, n: int) -> tuple[ContextSpec, RunConfig]:
     """Each of `n` processes' share of the run's `--concurrency` (the endpoint sees the whole
-    run's requests), with as many spare pairs when the run has them."""
-    share = max(1, -(-cfg.concurrency // max(1, n)))
-    spare = share if cfg.spare_pairs else 0
+    run's requests: the shares add up to at most `--concurrency`, but each is at least 1),
+    with as many spare pairs when the run has them."""
+    share = max(1, cfg.concurrency // max(1, n))
     bounded = spec.max_in_flight is not None
+    spare = share if cfg.spare_pairs and bounded else 0  # spare pairs need bounded requests
     return (
         replace(spec, max_in_flight=share if bounded else None),
         replace(cfg, concurrency=share, spare_pairs=spare, progress=False),
     )
-
 
 
 def make_shards(

@@ -102,3 +102,27 @@ def test_http_limit_a_slot_is_held_until_the_whole_body_is_read_and_serves_any_l
 def test_http_limit_rejects_a_limit_below_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         bounded_http_client(0)
+
+
+def test_http_limit_first_sent_returns_while_the_answer_is_still_coming() -> None:
+    from agents.http_limit import bounded_transport
+
+    handler = CountingHandler(hold=0.5)
+    with LocalOpenAIServer(handler) as server:
+        settings = LLMSettings(model="test", base_url=server.base_url, api_key="sk-test")
+        llm = build_chat_model(settings, max_in_flight=2)
+        transport = bounded_transport(llm)
+        assert transport is not None
+        assert bounded_transport(build_chat_model(settings)) is None
+
+        async def main() -> tuple[int, bool, float, str]:
+            call = asyncio.ensure_future(llm.ainvoke("say ok"))
+            t0 = time.monotonic()
+            await transport.first_sent(call)
+            waited = time.monotonic() - t0
+            pending = not call.done()
+            answer = await call
+            return transport.sent, pending, waited, str(answer.content)
+
+        sent, pending, waited, answer = asyncio.run(main())
+    assert sent == 1 and pending and waited < 0.45 and answer == '{"text": "ok"}'

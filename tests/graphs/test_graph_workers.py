@@ -99,3 +99,23 @@ def test_graph_workers_kill_9_a_worker_then_resume(tmp_path: Path) -> None:
     assert calls <= 60 - len(partial)  # pairs already written were not redone
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["counts"]["total"] == {"accepted": 60, "rejected": 0}
+
+
+def test_graph_workers_share_the_run_s_concurrency(tmp_path: Path) -> None:
+    from agents.llm import LLMSettings
+    from graphs.runner import RunConfig
+    from graphs.workers import ContextSpec, split_concurrency
+
+    settings = LLMSettings(model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-test")
+    spec = ContextSpec(settings=settings, source="ja", targets=("en",), needs_pos=False,
+                       max_in_flight=64)
+    cfg = RunConfig(out=tmp_path, targets=["en"], concurrency=64, spare_pairs=64)
+    each_spec, each_cfg = split_concurrency(spec, cfg, 3)
+    assert (each_spec.max_in_flight, each_cfg.concurrency, each_cfg.spare_pairs) == (21, 21, 21)
+    assert not each_cfg.progress
+    # a client without a bound of its own gets no spare pairs (nothing would hold the requests)
+    plain_spec, plain_cfg = split_concurrency(
+        ContextSpec(settings=settings, source="ja", targets=("en",), needs_pos=False),
+        RunConfig(out=tmp_path, targets=["en"], concurrency=5), 2,
+    )
+    assert (plain_spec.max_in_flight, plain_cfg.concurrency, plain_cfg.spare_pairs) == (None, 2, 0)
