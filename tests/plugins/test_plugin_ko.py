@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import word_tokenizers
 from agents.markers import parse_markers
-from graphs.runner import cross_target_findings
+from graphs.finish import cross_target_findings
 from graphs.translate import main
 from mre import Record, Span, Task
 from mre.glossary import labels, map_label
