@@ -1,6 +1,7 @@
 """Throughput of the translation runner against a local OpenAI-compatible server.
 
     python bench/graph_throughput.py [--latency 0.25] [--records 1000]
+    python bench/graph_throughput.py --only runner16 workers64 --no-cpu   # some configurations
 
 Everything measured runs in a child process of its own (the server's threads live in this
 process, so they take no CPU from what is measured), against the same `replay_server`
