@@ -36,6 +36,8 @@ class PairGate:
             except asyncio.CancelledError:
                 if future in self._waiters:
                     self._waiters.remove(future)
+                elif future.done() and not future.cancelled():
+                    self._wake()  # woken, then cancelled: the place goes to the next waiter
                 raise
         self.working += 1
 

@@ -92,13 +92,14 @@ async def run_ray(
     problems: list[str] = []
     try:
         write_invalid(invalid, cfg.targets, outputs)
-        shards = [s for s in make_shards(records, outputs.done, cfg.targets, actors) if s.records]
+        n = max(1, min(actors, cfg.concurrency))  # each actor needs a request of its own
+        shards = [s for s in make_shards(records, outputs.done, cfg.targets, n) if s.records]
         remote = ray.remote(num_cpus=1, max_restarts=0)(ShardActor)
-        spec, actor_cfg = split_concurrency(spec, cfg, len(shards))
         running: list[tuple[ShardTask, Any, Any]] = []
-        for shard in shards:
+        for i, shard in enumerate(shards):
+            actor_spec, actor_cfg = split_concurrency(spec, cfg, len(shards), i)
             actor: Any = remote.remote()  # type: ignore[attr-defined]
-            running.append((shard, actor, actor.run.remote(shard, spec, actor_cfg)))
+            running.append((shard, actor, actor.run.remote(shard, actor_spec, actor_cfg)))
 
         def write(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
             for lang, status, obj in rows:

@@ -212,6 +212,9 @@ async def _run(
                 tokens=counters.usage.prompt_tokens + counters.usage.completion_tokens,
                 refresh=False,
             )
+        except Exception as exc:  # noted before the place is given back: start no more
+            failures.append(exc)
+            raise
         finally:
             gate.leave()
 
@@ -221,7 +224,7 @@ async def _run(
     def pair_done(task: asyncio.Task[None]) -> None:
         running.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            failures.append(cast(BaseException, task.exception()))
+            dispatcher.cancel()  # it may be waiting for a place
 
     async def dispatch() -> None:
         for record, target in pairs:
@@ -238,13 +241,18 @@ async def _run(
         await asyncio.sleep(0.05)  # the first requests go out; the tokenizers load meanwhile
         if running or not dispatcher.done():
             ctx.load_tokenizers()
-        await dispatcher
+        try:
+            await dispatcher
+        except asyncio.CancelledError:
+            if not failures:  # this run itself is cancelled
+                raise
         while running and not failures:
             await asyncio.wait(set(running), return_when=asyncio.FIRST_EXCEPTION)
         if failures:
             raise failures[0]
         await checkpoints.finished([], flush=True)
     finally:
+        ctx.pair_gate = None
         dispatcher.cancel()
         for task in list(running):
             task.cancel()

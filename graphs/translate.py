@@ -156,14 +156,14 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         if args.replay is not None:  # our own server sends the recorded JSON: nothing to probe
             endpoint = EndpointInfo(settings.method, True, settings.model, "recorded answers")
         else:  # the rest of the run's modules import while the probe waits for its answer
-            from agents.http_limit import bounded_transport
+            from agents.http_limit import request_limit
 
             probe = asyncio.ensure_future(
                 choose_method(llm, args.method, model=settings.model, cache=cache)
             )
-            transport = bounded_transport(llm)
-            if transport is not None:
-                await transport.first_sent(probe)
+            limit = request_limit(llm)
+            if limit is not None:
+                await limit.first_sent(probe)
             _import_run_modules()  # blocks this loop: the probe's answer waits in the socket
             endpoint = await probe
         log.info("endpoint: %s", endpoint)

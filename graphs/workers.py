@@ -189,11 +189,14 @@ def _worker_main(task: ShardTask, spec: ContextSpec, cfg: RunConfig, conn: Conne
 # ---- the parent side ---------------------------------------------------------------------
 
 
-def split_concurrency(spec: ContextSpec, cfg: RunConfig, n: int) -> tuple[ContextSpec, RunConfig]:
-    """Each of `n` processes' share of the run's `--concurrency` (the endpoint sees the whole
-    run's requests: the shares add up to at most `--concurrency`, but each is at least 1),
-    with as many spare pairs when the run has them."""
-    share = max(1, cfg.concurrency // max(1, n))
+def split_concurrency(
+    spec: ContextSpec, cfg: RunConfig, n: int, index: int
+) -> tuple[ContextSpec, RunConfig]:
+    """Process `index`'s share (of `n`) of the run's `--concurrency`: the endpoint sees the
+    whole run's requests, so the shares add up to it (run no more processes than that), with
+    as many spare pairs when the run has them."""
+    n = max(1, n)
+    share = max(1, cfg.concurrency // n + (1 if index < cfg.concurrency % n else 0))
     bounded = spec.max_in_flight is not None
     spare = share if cfg.spare_pairs and bounded else 0  # spare pairs need bounded requests
     return (
@@ -248,14 +251,15 @@ async def run_workers(
     problems: list[str] = []
     try:
         write_invalid(invalid, cfg.targets, outputs)
-        shards = [s for s in make_shards(records, outputs.done, cfg.targets, workers) if s.records]
-        spec, worker_cfg = split_concurrency(spec, cfg, len(shards))
+        n = max(1, min(workers, cfg.concurrency))  # each worker needs a request of its own
+        shards = [s for s in make_shards(records, outputs.done, cfg.targets, n) if s.records]
         context = worker_context()
         procs = []
-        for shard in shards:
+        for i, shard in enumerate(shards):
+            worker_spec, worker_cfg = split_concurrency(spec, cfg, len(shards), i)
             parent_end, child_end = context.Pipe(duplex=False)
             proc = context.Process(
-                target=_worker_main, args=(shard, spec, worker_cfg, child_end),
+                target=_worker_main, args=(shard, worker_spec, worker_cfg, child_end),
                 name=f"mmm-worker-{shard.index}",
             )
             proc.start()

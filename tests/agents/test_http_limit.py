@@ -9,7 +9,7 @@ import time
 import httpx2
 import pytest
 
-from agents.http_limit import BoundedTransport, bounded_http_client
+from agents.http_limit import BoundedTransport, RequestLimit, bounded_http_client
 from agents.llm import LLMSettings, build_chat_model
 from replay_server.protocol import Answer, ChatRequest
 from replay_server.server import LocalOpenAIServer
@@ -87,8 +87,8 @@ class SlowInner(httpx2.AsyncBaseTransport):
 
 def test_http_limit_a_slot_is_held_until_the_whole_body_is_read_and_serves_any_loop() -> None:
     inner = SlowInner()
-    transport = BoundedTransport(inner, 2)
-    client = httpx2.AsyncClient(transport=transport)
+    limit = RequestLimit(2)
+    client = httpx2.AsyncClient(transport=BoundedTransport(inner, limit))
 
     async def main() -> list[object]:
         got = await asyncio.gather(*(client.get(f"http://x/{i}") for i in range(10)))
@@ -96,7 +96,8 @@ def test_http_limit_a_slot_is_held_until_the_whole_body_is_read_and_serves_any_l
 
     for _ in range(2):  # a second event loop gets slots of its own (a second run)
         assert asyncio.run(main()) == [{"a": 1}] * 10
-    assert inner.peak == 2 and transport.peak == 2 and transport.in_flight == 0
+    assert inner.peak == 2 and limit.peak == 2 and limit.in_flight == 0
+    assert len([loop for loop in limit._slots if loop.is_closed()]) <= 1  # ended runs let go
 
 
 def test_http_limit_rejects_a_limit_below_one() -> None:
@@ -105,15 +106,15 @@ def test_http_limit_rejects_a_limit_below_one() -> None:
 
 
 def test_http_limit_first_sent_returns_while_the_answer_is_still_coming() -> None:
-    from agents.http_limit import bounded_transport
+    from agents.http_limit import request_limit
 
     handler = CountingHandler(hold=0.5)
     with LocalOpenAIServer(handler) as server:
         settings = LLMSettings(model="test", base_url=server.base_url, api_key="sk-test")
         llm = build_chat_model(settings, max_in_flight=2)
-        transport = bounded_transport(llm)
+        transport = request_limit(llm)
         assert transport is not None
-        assert bounded_transport(build_chat_model(settings)) is None
+        assert request_limit(build_chat_model(settings)) is None
 
         async def main() -> tuple[int, bool, float, str]:
             call = asyncio.ensure_future(llm.ainvoke("say ok"))
@@ -126,3 +127,14 @@ def test_http_limit_first_sent_returns_while_the_answer_is_still_coming() -> Non
 
         sent, pending, waited, answer = asyncio.run(main())
     assert sent == 1 and pending and waited < 0.45 and answer == '{"text": "ok"}'
+
+
+def test_http_limit_keeps_the_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a transport given to the client's constructor would drop HTTPS_PROXY: the bounded
+    # client wraps the transports the client chose, proxy mounts included
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    client = bounded_http_client(4)
+    mounted = [t for t in client._mounts.values() if t is not None]
+    assert mounted and all(isinstance(t, BoundedTransport) for t in mounted)
+    assert isinstance(client._transport, BoundedTransport)
+    assert {id(t.limit) for t in [*mounted, client._transport]} == {id(client.request_limit)}

@@ -134,3 +134,33 @@ def test_graph_gate_requests_go_on_while_the_tokenizers_load(
     # 2 in flight + 2 spare = 4 pairs in progress; without parking at most 4 requests (and
     # the endpoint probe) would be sent before the tokenizer is loaded
     assert before >= 12, (before, len(handler.times))
+
+
+@pytest.mark.timeout(120)
+def test_graph_gate_a_missing_tokenizer_stops_the_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pair that finds the tokenizer missing stops the run: no further pair starts, and
+    the pairs in progress are cancelled rather than awaited."""
+    from word_tokenizers import MissingBackendError
+
+    def missing(code: str, **options: Any) -> Any:
+        time.sleep(0.2)
+        raise MissingBackendError(code, "the test's tokenizer", code)
+
+    monkeypatch.setattr(word_tokenizers, "get", missing)
+    handler = Counting(hold=0.3)
+    out = tmp_path / "out"
+    with LocalOpenAIServer(handler) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        began = time.monotonic()
+        rc = main([
+            "--input", str(DEMO), "--source", "ja", "--target", "en", "--out", str(out),
+            "--base-url", server.base_url, "--concurrency", "2", "--no-progress", "--no-cache",
+            "--no-memory", "--log-level", "WARNING",
+        ])
+        took = time.monotonic() - began
+    assert rc == 2 and "the test's tokenizer" in capsys.readouterr().err
+    # the probe, then a few requests while the loading failed; never the 30 records' worth
+    assert len(handler.times) <= 8, len(handler.times)
+    assert took < 5, took

@@ -110,12 +110,14 @@ def test_graph_workers_share_the_run_s_concurrency(tmp_path: Path) -> None:
     spec = ContextSpec(settings=settings, source="ja", targets=("en",), needs_pos=False,
                        max_in_flight=64)
     cfg = RunConfig(out=tmp_path, targets=["en"], concurrency=64, spare_pairs=64)
-    each_spec, each_cfg = split_concurrency(spec, cfg, 3)
-    assert (each_spec.max_in_flight, each_cfg.concurrency, each_cfg.spare_pairs) == (21, 21, 21)
-    assert not each_cfg.progress
+    shares = [split_concurrency(spec, cfg, 3, i) for i in range(3)]
+    assert [(s.max_in_flight, c.concurrency, c.spare_pairs) for s, c in shares] == [
+        (22, 22, 22), (21, 21, 21), (21, 21, 21),  # 64 in all, as --concurrency says
+    ]
+    assert not shares[0][1].progress
     # a client without a bound of its own gets no spare pairs (nothing would hold the requests)
     plain_spec, plain_cfg = split_concurrency(
         ContextSpec(settings=settings, source="ja", targets=("en",), needs_pos=False),
-        RunConfig(out=tmp_path, targets=["en"], concurrency=5), 2,
+        RunConfig(out=tmp_path, targets=["en"], concurrency=5, spare_pairs=5), 2, 1,
     )
     assert (plain_spec.max_in_flight, plain_cfg.concurrency, plain_cfg.spare_pairs) == (None, 2, 0)

@@ -101,11 +101,12 @@ def import_spacy() -> Any:
 
         return spacy
     finder = _NoTorchForThinc()
-    sys.meta_path.insert(0, finder)
+    # a new list, not an edit of the old one: other threads may be walking it (importing)
+    sys.meta_path = [finder, *sys.meta_path]
     try:
         import spacy
     finally:
-        sys.meta_path.remove(finder)
+        sys.meta_path = [f for f in sys.meta_path if f is not finder]
     return spacy
 
 
