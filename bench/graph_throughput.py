@@ -303,7 +303,8 @@ def run_cli(data: Path, base_url: str, out: Path, concurrency: int, extra: list[
 
 
 def cli_has(flag: str) -> bool:
-    return flag in (ROOT / "graphs" / "translate.py").read_text(encoding="utf-8")
+    files = [ROOT / "graphs" / "translate.py", ROOT / "graphs" / "cli_args.py"]
+    return any(p.exists() and flag in p.read_text(encoding="utf-8") for p in files)
 
 
 def main_bench(args: argparse.Namespace) -> None:
