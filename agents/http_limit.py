@@ -101,23 +101,14 @@ def bounded_http_client(limit: int, **kwargs: Any) -> httpx2.AsyncClient:
 
     shared = RequestLimit(limit)
     client = openai.DefaultAsyncHttpxClient(**kwargs)
-    if not hasattr(client, "_transport") or not isinstance(getattr(client, "_mounts", None), dict):
-        # another httpx: a transport of our own (proxies from the environment then unused)
-        inner = httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-        )
-        client = openai.DefaultAsyncHttpxClient(
-            transport=BoundedTransport(inner, shared), **kwargs
-        )
-    else:
-        # the client's own transports (the default one, one per proxy mount) are wrapped
-        # rather than replaced: a transport given to the constructor would drop the proxies
-        # from the environment and the TLS options
-        client._transport = BoundedTransport(client._transport, shared)
-        client._mounts = {
-            pattern: None if transport is None else BoundedTransport(transport, shared)
-            for pattern, transport in client._mounts.items()
-        }
+    # the client's own transports (the default one, one per proxy mount) are wrapped rather
+    # than replaced: a transport given to the constructor would drop the proxies from the
+    # environment and the TLS options
+    client._transport = BoundedTransport(client._transport, shared)
+    client._mounts = {
+        pattern: None if transport is None else BoundedTransport(transport, shared)
+        for pattern, transport in client._mounts.items()
+    }
     client.request_limit = shared  # type: ignore[attr-defined]
     return client
 

@@ -102,8 +102,9 @@ class BackgroundLoad:
         with self._lock:
             if self._ready.is_set():
                 return
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append((asyncio.get_running_loop(), future))
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, future))
         await future
 
     def result(self) -> Any:

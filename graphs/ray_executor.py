@@ -20,14 +20,8 @@ from typing import Any, cast
 from graphs.outputs import RunOutputs
 from graphs.rows import AcceptedRow, RejectedRow, Status, parse_row
 from graphs.runner import Counters, InvalidInput, RunConfig, finish_report, write_invalid
-from graphs.workers import (
-    ContextSpec,
-    IncompleteRunError,
-    ShardTask,
-    count,
-    make_shards,
-    split_concurrency,
-)
+from graphs.worker_start import split_concurrency
+from graphs.workers import ContextSpec, IncompleteRunError, ShardTask, count, make_shards
 from mre import Record
 
 log = logging.getLogger(__name__)

@@ -123,7 +123,7 @@ async def run_cli(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     from agents.llm import build_chat_model
     from word_tokenizers import get_language
 
-    if getattr(args, "workers", 1) > 1 and getattr(args, "executor", "local") != "ray":
+    if args.workers > 1 and args.executor != "ray":
         from graphs.worker_start import start_worker_server
 
         start_worker_server()

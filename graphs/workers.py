@@ -21,7 +21,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,7 +36,7 @@ from graphs.runner import (
     translate_pairs,
     write_invalid,
 )
-from graphs.worker_start import worker_context
+from graphs.worker_start import split_concurrency, worker_context
 from mre import Record
 
 if TYPE_CHECKING:
@@ -189,22 +189,6 @@ def _worker_main(task: ShardTask, spec: ContextSpec, cfg: RunConfig, conn: Conne
 # ---- the parent side ---------------------------------------------------------------------
 
 
-def split_concurrency(
-    spec: ContextSpec, cfg: RunConfig, n: int, index: int
-) -> tuple[ContextSpec, RunConfig]:
-    """Process `index`'s share (of `n`) of the run's `--concurrency`: the endpoint sees the
-    whole run's requests, so the shares add up to it (run no more processes than that), with
-    as many spare pairs when the run has them."""
-    n = max(1, n)
-    share = max(1, cfg.concurrency // n + (1 if index < cfg.concurrency % n else 0))
-    bounded = spec.max_in_flight is not None
-    spare = share if cfg.spare_pairs and bounded else 0  # spare pairs need bounded requests
-    return (
-        replace(spec, max_in_flight=share if bounded else None),
-        replace(cfg, concurrency=share, spare_pairs=spare, progress=False),
-    )
-
-
 def make_shards(
     records: Sequence[Record], done: dict[tuple[str, str], Done], targets: Sequence[str], n: int
 ) -> list[ShardTask]:
@@ -243,7 +227,6 @@ async def run_workers(
     input_desc: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`run_pairs` over `workers` processes on this machine; returns the report."""
-
     cfg.out.mkdir(parents=True, exist_ok=True)
     outputs = RunOutputs(cfg.out, cfg.targets, fsync=cfg.fsync).open()
     started = time.perf_counter()

@@ -104,7 +104,8 @@ def test_graph_workers_kill_9_a_worker_then_resume(tmp_path: Path) -> None:
 def test_graph_workers_share_the_run_s_concurrency(tmp_path: Path) -> None:
     from agents.llm import LLMSettings
     from graphs.runner import RunConfig
-    from graphs.workers import ContextSpec, split_concurrency
+    from graphs.worker_start import split_concurrency
+    from graphs.workers import ContextSpec
 
     settings = LLMSettings(model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-test")
     spec = ContextSpec(settings=settings, source="ja", targets=("en",), needs_pos=False,
